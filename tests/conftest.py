@@ -1,0 +1,116 @@
+"""Shared fixtures: tiny random models of every supported architecture (no downloads)."""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPTJConfig,
+    GPTNeoXConfig,
+    LlamaConfig,
+    MistralConfig,
+    Qwen2Config,
+    Qwen3Config,
+)
+
+D_MODEL, D_MLP, D_VOCAB, N_LAYERS = 64, 128, 256, 3
+_llama_like = dict(
+    hidden_size=D_MODEL,
+    intermediate_size=D_MLP,
+    num_hidden_layers=N_LAYERS,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=D_VOCAB,
+    max_position_embeddings=64,
+)
+_special = dict(bos_token_id=0, eos_token_id=1, pad_token_id=1)
+
+# One config per layout row (and both residual forms of GPT-NeoX). A new row in LAYOUTS needs an
+# entry here: tests/test_layout.py checks that every row is covered.
+TINY_CONFIGS = {
+    "llama": lambda: LlamaConfig(**_llama_like, **_special),
+    "mistral": lambda: MistralConfig(**_llama_like, **_special),
+    "qwen2": lambda: Qwen2Config(**_llama_like, **_special),
+    "qwen3": lambda: Qwen3Config(**_llama_like, head_dim=16, **_special),
+    "gptj": lambda: GPTJConfig(
+        n_embd=D_MODEL,
+        n_inner=D_MLP,
+        n_layer=N_LAYERS,
+        n_head=4,
+        rotary_dim=8,
+        vocab_size=D_VOCAB,
+        n_positions=64,
+        **_special,
+    ),
+    "gpt2": lambda: GPT2Config(
+        n_embd=D_MODEL,
+        n_inner=D_MLP,
+        n_layer=N_LAYERS,
+        n_head=4,
+        vocab_size=D_VOCAB,
+        n_positions=64,
+        **_special,
+    ),
+    "gpt_neox": lambda: GPTNeoXConfig(
+        hidden_size=D_MODEL,
+        intermediate_size=D_MLP,
+        num_hidden_layers=N_LAYERS,
+        num_attention_heads=4,
+        vocab_size=D_VOCAB,
+        max_position_embeddings=64,
+        **_special,
+    ),
+    "gpt_neox_sequential": lambda: GPTNeoXConfig(
+        hidden_size=D_MODEL,
+        intermediate_size=D_MLP,
+        num_hidden_layers=N_LAYERS,
+        num_attention_heads=4,
+        vocab_size=D_VOCAB,
+        max_position_embeddings=64,
+        use_parallel_residual=False,
+        **_special,
+    ),
+}
+
+
+def build_tiny_model(name: str, dtype: torch.dtype = torch.float32, seed: int = 0):
+    """A tiny randomly initialised model of architecture ``name``, in eval mode."""
+    config = TINY_CONFIGS[name]()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        # Default inits are tiny (std 0.02): spread the norms and biases so that centring, scaling
+        # and bias terms all matter in the round-trip and golden tests.
+        for name_, param in model.named_parameters():
+            if "norm" in name_ or "ln_" in name_:
+                param.data.uniform_(0.5, 1.5) if name_.endswith("weight") else param.data.normal_(
+                    0, 0.3
+                )
+            elif name_.endswith("bias"):
+                param.data.normal_(0, 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module", params=sorted(TINY_CONFIGS))
+def tiny(request):
+    """(name, model) for each architecture."""
+    return request.param, build_tiny_model(request.param)
+
+
+@pytest.fixture(scope="module")
+def token_ids():
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(2, D_VOCAB, (2, 7), generator=generator)
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """The embedded SmolLM2-135M and its tokenizer (integration tests)."""
+    import revs
+
+    return revs.load_model()
