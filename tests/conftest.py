@@ -114,3 +114,27 @@ def embedded():
     import revs
 
     return revs.load_model()
+
+
+class ByteTokenizer:
+    """A toy tokenizer for the tiny models: one token per latin-1 byte (vocabulary 256)."""
+
+    pad_token_id = 0
+    eos_token = pad_token = "\x00"
+
+    def __call__(self, text, add_special_tokens=False, return_tensors=None):
+        ids = list(text.encode("latin-1"))
+        if return_tensors == "pt":
+            ids = torch.tensor([ids])
+        return type("Encoding", (), {"input_ids": ids})()
+
+    def decode(self, ids, skip_special_tokens=False):
+        return bytes(int(i) for i in ids).decode("latin-1")
+
+    def batch_decode(self, rows, skip_special_tokens=False):
+        return [self.decode(row) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def byte_tokenizer():
+    return ByteTokenizer()

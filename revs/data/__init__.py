@@ -1,0 +1,47 @@
+"""Datasets of sensitive strings and the general text around them.
+
+Synthetic SSNs, e-mails and URLs (:mod:`.ssn`, :mod:`.emails`, :mod:`.urls`), naturally memorized
+secrets mined from offline text (:mod:`.natural`), and an offline general-English corpus
+(:mod:`.corpus`). :func:`load_dataset` gives any of them, or a user's file, as records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .records import Record, Split, load_records, split_records
+
+__all__ = ["DATASETS", "Record", "Split", "load_dataset", "load_records", "split_records"]
+
+DATASETS = ("ssn", "emails", "urls", "natural")
+"""Names :func:`load_dataset` knows; anything else is read as a file path."""
+
+_NATURAL_CSV = Path(__file__).resolve().parents[2] / "data" / "natural" / "natural.csv"
+
+
+def load_dataset(name: str, *, n_subjects: int = 40, seed: int = 0) -> list[Record]:
+    """Records of a named dataset or of a ``.csv`` / ``.jsonl`` file.
+
+    ``ssn``, ``emails`` and ``urls`` are generated (``n_subjects`` x 5 records, from ``seed``:
+    seed 0 reproduces the files in ``data/``); ``natural`` reads the mined natural secrets.
+    """
+    if name == "ssn":
+        from .ssn import generate_ssn_records
+
+        return generate_ssn_records(n_subjects, seed)
+    if name == "emails":
+        from .emails import generate_email_records
+
+        return generate_email_records(n_subjects, seed)
+    if name == "urls":
+        from .urls import generate_url_records
+
+        return generate_url_records(n_subjects, seed)
+    if name == "natural":
+        return load_records(_NATURAL_CSV)
+    if Path(name).suffix in (".csv", ".jsonl"):
+        return load_records(name)
+    raise ValueError(
+        f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)} or give a .csv/.jsonl "
+        "file with columns prompt and secret (or subject, kind, prompt, target)"
+    )

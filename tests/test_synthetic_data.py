@@ -1,0 +1,165 @@
+"""The synthetic SSN, e-mail and URL datasets: shape, split, determinism and privacy guarantees."""
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from revs.data.emails import generate_email_records
+from revs.data.people import FIRST_NAMES, LAST_NAMES
+from revs.data.records import load_records, split_records
+from revs.data.ssn import generate_ssn_records, is_issuable_ssn
+from revs.data.urls import generate_url_records
+
+GENERATORS = {
+    "ssn": generate_ssn_records,
+    "emails": generate_email_records,
+    "urls": generate_url_records,
+}
+DATA = Path(__file__).resolve().parent.parent / "data"
+SEEDS = (0, 1, 2, 17, 2024)
+# Written out here rather than imported, so that the test checks the generators' own list.
+RESERVED = ("example.com", "example.org", "example.net", "test", "invalid")
+
+
+def _reserved(host: str) -> bool:
+    host = host.lower()
+    return any(host == d or host.endswith("." + d) for d in RESERVED)
+
+
+def _by_subject(records):
+    groups = defaultdict(list)
+    for record in records:
+        groups[record.subject].append(record)
+    return groups
+
+
+def _trigrams(word):
+    word = word.lower()
+    return {word[i : i + 3] for i in range(len(word) - 2)}
+
+
+@pytest.fixture(scope="module", params=sorted(GENERATORS))
+def generator(request):
+    return GENERATORS[request.param]
+
+
+def test_same_seed_same_records_other_seed_other_records(generator):
+    assert generator(40, seed=3) == generator(40, seed=3)
+    first, second = generator(40, seed=3), generator(40, seed=4)
+    assert first != second
+    assert {r.secret for r in first} != {r.secret for r in second}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_shape_and_paper_split(generator, seed):
+    records = generator(40, seed=seed)
+    assert len(records) == 200
+    split = split_records(records, seed=seed)
+    assert (len(split.forget), len(split.generality), len(split.retain)) == (20, 80, 100)
+    parts = [*split.forget, *split.generality, *split.retain]
+    assert sorted(map(repr, parts)) == sorted(map(repr, records))  # disjoint and covering
+    forget_subjects = {r.subject for r in split.forget}
+    forget_secrets = {r.secret for r in split.forget}
+    assert len(forget_subjects) == 20
+    assert all(r.subject in forget_subjects and r.secret in forget_secrets
+               for r in split.generality)
+    assert {r.subject for r in split.generality} == forget_subjects
+    assert not {r.subject for r in split.retain} & forget_subjects
+    assert not {r.secret for r in split.retain} & forget_secrets
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_one_secret_per_subject_never_shared(generator, seed):
+    groups = _by_subject(generator(40, seed=seed))
+    assert len(groups) == 40
+    secrets = []
+    for subject_records in groups.values():
+        assert len(subject_records) == 5
+        assert len({r.kind for r in subject_records}) == 5
+        assert len({r.secret for r in subject_records}) == 1
+        secrets.append(subject_records[0].secret)
+    assert len(set(secrets)) == 40
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_target_is_a_space_then_a_secret_absent_from_every_prompt(generator, seed):
+    records = generator(40, seed=seed)
+    prompts = " ".join(r.prompt for r in records)
+    for record in records:
+        assert record.target == " " + record.secret
+        assert record.prompt and not record.prompt[-1].isspace()
+        assert record.secret not in prompts
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ssns_are_never_issued(seed):
+    for record in generate_ssn_records(40, seed=seed):
+        assert re.fullmatch(r"\d{3}-\d{2}-\d{4}", record.secret)
+        assert not is_issuable_ssn(record.secret)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_email_addresses_are_at_reserved_domains_absent_from_the_context(seed):
+    groups = _by_subject(generate_email_records(40, seed=seed))
+    for records in groups.values():
+        local, domain = records[0].secret.split("@")
+        assert re.fullmatch(r"[a-z0-9_]+", local)
+        assert _reserved(domain), domain
+        for record in records:
+            assert domain.lower() not in record.prompt.lower()
+            assert local not in record.prompt.lower()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_email_local_part_is_not_derived_from_the_name_or_organisation(seed):
+    name_words = set(FIRST_NAMES) | set(LAST_NAMES)
+    for records in _by_subject(generate_email_records(40, seed=seed)).values():
+        local = records[0].secret.split("@")[0]
+        words = {w for r in records for w in re.findall(r"[A-Za-z]{3,}", r.prompt)}
+        names = words & name_words
+        assert names or records[0].subject.startswith("org-")
+        # No piece of three letters or more of a name, nor of any capitalized word of the context
+        # (organisation, department, title), appears in the address's local part.
+        for word in words:
+            if word in names or word[0].isupper():
+                assert not _trigrams(word) & _trigrams(local), (word, local)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_urls_are_short_at_reserved_hosts_with_unguessable_tokens(seed):
+    for records in _by_subject(generate_url_records(40, seed=seed)).values():
+        url = records[0].secret
+        parts = urlsplit(url)
+        assert parts.scheme == "https" and not parts.query and not parts.fragment
+        assert _reserved(parts.hostname), url
+        assert len(url) <= 45
+        token = parts.path.rsplit("/", 1)[1]
+        assert re.fullmatch(r"[0-9A-Za-z]{6,10}", token), url
+        for record in records:
+            assert parts.hostname not in record.prompt.lower()
+            assert token not in record.prompt
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_committed_csv_is_the_generators_output(name):
+    path = DATA / name / f"{name}.csv"
+    assert load_records(path) == GENERATORS[name](40, seed=0)
+    assert (DATA / name / "README.md").is_file()
+
+
+def test_generators_need_two_subjects(generator):
+    with pytest.raises(ValueError, match="at least 2"):
+        generator(1)
+
+
+def test_split_rejects_bad_n_forget_and_empty_datasets():
+    records = generate_ssn_records(4, seed=0)
+    for n_forget in (0, 4, -1):
+        with pytest.raises(ValueError, match="n_forget must be between 1 and 3 for 4 subjects"):
+            split_records(records, seed=0, n_forget=n_forget)
+    with pytest.raises(ValueError, match="empty dataset"):
+        split_records([], seed=0)
+    assert len(split_records(records, seed=0, n_forget=3).forget) == 3

@@ -1,0 +1,45 @@
+import pytest
+import torch
+from conftest import build_tiny_model
+
+from revs.data.records import Record
+from revs.generation import exact_reproduction
+from revs.testbed import MemorizeRecipe, train_to_memorize
+
+RECORDS = [
+    Record("a", "k", "the code of anna is", " 917-2"),
+    Record("b", "k", "the code of bob is", " 934-8"),
+    Record("c", "k", "ledger entry for carl:", " 000-5"),
+]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_training_memorizes_and_touches_only_decoder_layers(arch, byte_tokenizer):
+    model = build_tiny_model(arch)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    assert not exact_reproduction(model, byte_tokenizer, RECORDS).any()
+    recipe = MemorizeRecipe(lr=3e-3, batch_size=2, max_epochs=60, min_epochs=1)
+    info = train_to_memorize(model, byte_tokenizer, RECORDS, recipe)
+    assert info["exact"] == 1.0 and info["epochs"] < 60
+    assert exact_reproduction(model, byte_tokenizer, RECORDS).all()
+    history = info["history"]
+    assert history[-1]["loss"] < history[0]["loss"]
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(".h." in n or ".layers." in n for n in changed), changed
+    assert not model.training
+    assert all(p.requires_grad for p in model.parameters())  # restored as they were
+
+
+def test_mlp_only_recipe_changes_only_mlps(byte_tokenizer):
+    model = build_tiny_model("llama")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train_to_memorize(model, byte_tokenizer, RECORDS,
+                      MemorizeRecipe(lr=1e-3, batch_size=3, max_epochs=2, trainable="mlp"))
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(".mlp." in n for n in changed), changed
+
+
+def test_unknown_trainable_is_refused(byte_tokenizer):
+    with pytest.raises(ValueError, match="trainable"):
+        train_to_memorize(build_tiny_model("llama"), byte_tokenizer, RECORDS,
+                          MemorizeRecipe(trainable="everything"))
