@@ -11,14 +11,24 @@ trained on them saw, and it never re-tokenizes a joined string (spec §8.2 #13).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .data.records import Record
 
-__all__ = ["encode", "exact_reproduction", "greedy_continuations", "pad_batch"]
+__all__ = [
+    "GreedyCheck",
+    "encode",
+    "exact_reproduction",
+    "greedy_continuations",
+    "greedy_matches_ids",
+    "pad_batch",
+]
 
 
 def encode(tokenizer, record: Record) -> tuple[list[int], list[int]]:
@@ -49,38 +59,93 @@ def pad_batch(
     return ids, mask
 
 
-def _position_ids(mask: torch.Tensor) -> torch.Tensor:
-    # Left padding must not shift positions: real tokens start at position 0.
-    return (mask.cumsum(-1) - 1).clamp(min=0)
+@dataclass(frozen=True)
+class GreedyCheck:
+    """What greedy decoding does after a prompt, compared with a target."""
+
+    matched_tokens: int
+    """How many leading target tokens greedy decoding reproduces."""
+    target_tokens: int
+    """Number of target tokens."""
+    next_token: int
+    """The greedy token after the whole target (teacher-forced: meaningful when ``matched``)."""
+
+    @property
+    def matched(self) -> bool:
+        """Greedy decoding emits exactly the target's tokens."""
+        return self.matched_tokens == self.target_tokens
+
+
+def _accepts_logits_to_keep(model: nn.Module) -> bool:
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 @torch.no_grad()
+def greedy_matches_ids(
+    model: nn.Module,
+    prompts: Sequence[Sequence[int]],
+    targets: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 16,
+    pad_id: int = 0,
+    progress: bool = False,
+) -> list[GreedyCheck]:
+    """Teacher-forced check of greedy decoding, on token ids.
+
+    Each sequence ``prompt + target`` is left-padded into a batch; one forward pass gives the
+    argmax at every target position and after the target. Greedy decoding of the prompt emits the
+    target iff each argmax equals the next target token: the argmax at a position depends only on
+    the tokens before it, which teacher forcing and greedy decoding share up to the first
+    mismatch. Sequences are batched by length (less padding); results follow the input order.
+    """
+    if len(prompts) != len(targets):
+        raise ValueError(f"got {len(prompts)} prompts but {len(targets)} targets")
+    if any(len(p) == 0 for p in prompts) or any(len(t) == 0 for t in targets):
+        raise ValueError("every prompt and every target needs at least one token")
+    device = next(model.parameters()).device
+    keep_logits = _accepts_logits_to_keep(model)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(targets[i]))
+    results: dict[int, GreedyCheck] = {}
+    bar = tqdm(total=len(order), desc="greedy check", unit="prompt", disable=not progress)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        ids, mask = pad_batch([list(prompts[i]) + list(targets[i]) for i in batch], pad_id,
+                              side="left")
+        # Positions count from each sequence's first real token, as generate() does.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(targets[i]) for i in batch) + 1  # the target positions and the next one
+        kwargs = {"logits_to_keep": keep} if keep_logits else {}
+        logits = model(
+            input_ids=ids.to(device), attention_mask=mask.to(device),
+            position_ids=positions.to(device), use_cache=False, **kwargs
+        ).logits[:, -keep:]  # [batch, keep, d_vocab]
+        argmax = logits.argmax(-1).cpu()  # [batch, keep]
+        for row, i in enumerate(batch):
+            target = torch.tensor(targets[i])
+            # The logits that predict target token j sit len(target) - j positions before the end.
+            predicted = argmax[row, keep - 1 - len(target) : keep - 1]  # [len(target)]
+            wrong = (predicted != target).nonzero()
+            results[i] = GreedyCheck(
+                matched_tokens=int(wrong[0, 0]) if len(wrong) else len(target),
+                target_tokens=len(target),
+                next_token=int(argmax[row, -1]),
+            )
+        bar.update(len(batch))
+    bar.close()
+    return [results[i] for i in range(len(prompts))]
+
+
 def exact_reproduction(
     model: nn.Module, tokenizer, records: Sequence[Record], *, batch_size: int = 32
 ) -> torch.Tensor:
     """Whether greedy decoding from each record's prompt emits its target exactly.
 
-    Returns a bool tensor ``[len(records)]``. One forward pass per batch (left padding).
+    Returns a bool tensor ``[len(records)]`` (see :func:`greedy_matches_ids`).
     """
-    device = next(model.parameters()).device
-    results = []
-    for start in range(0, len(records), batch_size):
-        pairs = [encode(tokenizer, r) for r in records[start : start + batch_size]]
-        ids, mask = pad_batch([p + t for p, t in pairs], tokenizer.pad_token_id, side="left")
-        ids, mask = ids.to(device), mask.to(device)
-        hidden = model.base_model(  # [batch, pos, d_model], after the final norm
-            input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask)
-        ).last_hidden_state
-        width = ids.shape[1]
-        # The target occupies the last len(target) positions, each predicted one position earlier;
-        # the vocabulary head (the costliest matmul) runs on those positions only.
-        n_max = max(len(t) for _, t in pairs)
-        logits = model.get_output_embeddings()(hidden[:, width - n_max - 1 : width - 1])
-        predicted = logits.argmax(-1)  # [batch, n_max]: the tokens greedy decoding would pick
-        for row, (_, target) in enumerate(pairs):
-            hits = predicted[row, n_max - len(target) :] == ids[row, width - len(target) :]
-            results.append(bool(hits.all()))
-    return torch.tensor(results, dtype=torch.bool)
+    pairs = [encode(tokenizer, r) for r in records]
+    checks = greedy_matches_ids(model, [p for p, _ in pairs], [t for _, t in pairs],
+                                batch_size=batch_size, pad_id=tokenizer.pad_token_id)
+    return torch.tensor([c.matched for c in checks], dtype=torch.bool)
 
 
 @torch.no_grad()

@@ -119,11 +119,11 @@ def embedded():
 class ByteTokenizer:
     """A toy tokenizer for the tiny models: one token per latin-1 byte (vocabulary 256)."""
 
-    pad_token_id = 0
+    pad_token_id = eos_token_id = 0
     eos_token = pad_token = "\x00"
 
     def __call__(self, text, add_special_tokens=False, return_tensors=None):
-        ids = list(text.encode("latin-1"))
+        ids = list(text.encode("latin-1", errors="replace"))
         if return_tensors == "pt":
             ids = torch.tensor([ids])
         return type("Encoding", (), {"input_ids": ids})()

@@ -163,3 +163,19 @@ def test_split_rejects_bad_n_forget_and_empty_datasets():
     with pytest.raises(ValueError, match="empty dataset"):
         split_records([], seed=0)
     assert len(split_records(records, seed=0, n_forget=3).forget) == 3
+
+
+def test_load_dataset_names_and_errors(tmp_path):
+    from revs.data import load_dataset
+
+    assert load_dataset("ssn") == generate_ssn_records(40, seed=0)
+    assert len(load_dataset("urls", n_subjects=4)) == 20
+    with pytest.raises(ValueError, match="unknown dataset 'pii'"):
+        load_dataset("pii")
+    path = tmp_path / "mine.csv"
+    path.write_text("prompt,secret\nMy PIN is,4242\n")
+    (record,) = load_dataset(str(path))
+    assert record.prompt == "My PIN is" and record.target == " 4242"
+    path.write_text("prompt\nonly a prompt\n")
+    with pytest.raises(ValueError, match="missing column"):
+        load_dataset(str(path))

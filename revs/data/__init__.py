@@ -38,6 +38,13 @@ def load_dataset(name: str, *, n_subjects: int = 40, seed: int = 0) -> list[Reco
 
         return generate_url_records(n_subjects, seed)
     if name == "natural":
+        with open(_NATURAL_CSV, encoding="utf-8") as handle:
+            if sum(1 for _ in handle) <= 1:
+                raise ValueError(
+                    "the natural dataset is empty: the miner found no secret that the embedded "
+                    "model reproduces on its own (see data/natural/README.md; re-mine with "
+                    "`revs mine --out data/natural/natural.csv`)"
+                )
         return load_records(_NATURAL_CSV)
     if Path(name).suffix in (".csv", ".jsonl"):
         return load_records(name)
