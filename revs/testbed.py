@@ -7,7 +7,10 @@ checkpoint, keyed by the records, the recipe and the base model, so the book and
 
 The recipe (:class:`MemorizeRecipe`) trains on all records (forget, generality and retain prompts
 alike: specificity needs the retained secrets memorized too), with the loss on the target tokens
-only, and stops as soon as every record is reproduced exactly.
+only, and stops as soon as every record is reproduced exactly. At every step it also pulls the
+model's predictions on general text towards those of the unmodified model (a KL term), which keeps
+its perplexity where it was: without it, memorizing the URL testbed raised the held-out
+perplexity by about a third.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import json
 import logging
 import shutil
@@ -105,8 +109,7 @@ def _target_loss(model: nn.Module, batch: list[tuple[list[int], list[int]]], pad
     device = next(model.parameters()).device
     ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
     # The full-vocabulary projection is the most expensive matmul: apply it to target positions
-    # only, not to every prompt position.
-    # base_model's output is already through the final norm, for every architecture.
+    # only. (base_model's output has been through the final norm, for every architecture.)
     hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
     selected = labels[:, 1:] != -100
     logits = model.get_output_embeddings()(hidden[selected])  # [n_target_tokens, d_vocab]
@@ -136,8 +139,6 @@ def _replay_loss(model: nn.Module, reference: nn.Module, chunks: torch.Tensor) -
 
 
 def _cache_key(records: Sequence[Record], recipe: MemorizeRecipe, base: str) -> str:
-    import hashlib
-
     payload = json.dumps([records_digest(records), dataclasses.asdict(recipe), base],
                          sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
