@@ -1,0 +1,105 @@
+"""Rank demotion of one token in the vocabulary projection of neurons (paper §3, spec §2.5).
+
+For each neuron vector ``x`` the target's logit in ``LL(x)`` is lowered by ``-delta`` and the
+edited logits are mapped back to a neuron vector ``x'``; ``delta`` is searched multiplicatively
+(start ``initial_logit_step``, x``step_grow`` while the target still ranks above the band, x
+``step_shrink`` once it falls past it) until the target's rank in ``LL(x')`` lies in the band.
+
+Only the target logit changes, so the map back has a closed form (spec §1.3): in normalized space
+``N(x') = N(x) + delta * pinv[:, t]``, and no ``d_vocab``-wide logits need to be inverted. When the
+final norm is an RMSNorm and the unembedding has no bias, ``LL(x')`` is moreover a positive multiple
+of ``LL(x) + delta * q`` with ``q = U pinv[:, t]`` (RMSNorm is scale-invariant), so each iteration
+only compares ranks; otherwise each iteration projects the candidate vectors again.
+
+Differences from the official code: the exact norm inverse (§8.2 #4), and neurons already at or
+past the band's lower end are left exactly as they were (the official round trip moved them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import REVSConfig
+from .vocab import VocabProjection, token_rank
+
+__all__ = ["Demotion", "demote_rank"]
+
+
+@dataclass(frozen=True)
+class Demotion:
+    """The result of :func:`demote_rank` for ``n_neurons`` neuron vectors."""
+
+    delta: torch.Tensor  # [n_neurons, d_model] float32: new vector = old + delta
+    rank_before: torch.Tensor  # [n_neurons] the target's rank in each neuron's projection
+    rank_after: torch.Tensor  # [n_neurons] ... after the edit
+    logit_step: torch.Tensor  # [n_neurons] the final change of the target logit (0: untouched)
+    in_band: torch.Tensor  # [n_neurons] bool: no edit was needed, or the edit landed in the band
+    iterations: int
+    """Iterations run (the search stops when every neuron is in the band)."""
+
+
+def demote_rank(
+    projection: VocabProjection,
+    neurons: torch.Tensor,
+    target_id: int,
+    config: REVSConfig,
+    *,
+    closed_form: bool = True,
+) -> Demotion:
+    """Lower ``target_id`` into ``config.neuron_band`` in each neuron's vocabulary projection.
+
+    Args:
+        projection: the model's :class:`~revs.vocab.VocabProjection`.
+        neurons: neuron vectors ``[n_neurons, d_model]`` (rows of ``neuron_weights``).
+        target_id: the token to demote.
+        config: supplies ``neuron_band``, ``max_iter_neuron``, ``initial_logit_step``,
+            ``step_grow`` and ``step_shrink``.
+        closed_form: rank the edited vectors from the closed form where it applies (RMSNorm, no
+            unembedding bias); ``False`` re-projects them at every iteration (slower; a check).
+
+    Returns:
+        A :class:`Demotion`; the vectors themselves are not modified.
+    """
+    config.validate(projection.d_vocab)
+    low, high = config.neuron_band
+    x = neurons.to(projection.device, torch.float32)  # [n, d_model]
+    normed = projection.normalize(x)  # [n, d_model]
+    logits = normed @ projection.w_unembed.T  # [n, d_vocab]
+    if projection.b_unembed is not None:
+        logits = logits + projection.b_unembed
+    rank_before = token_rank(logits, target_id)  # [n]
+    step = torch.where(rank_before < low, config.initial_logit_step, 0.0)  # [n]
+    direction = projection.pinv[:, target_id]  # [d_model]: raises logit t alone by one
+    fast = closed_form and projection.norm_kind == "rms" and projection.b_unembed is None
+    if fast:
+        q = projection.w_unembed @ direction  # [d_vocab]
+
+    def rank_after(step: torch.Tensor) -> torch.Tensor:  # [n]
+        if fast:
+            return token_rank(logits + step[:, None] * q, target_id)
+        edited = projection.denormalize(normed + step[:, None] * direction, x)
+        return token_rank(projection.project(edited), target_id)
+
+    iterations = 0
+    while iterations < config.max_iter_neuron:
+        iterations += 1
+        last_step = step.clone()
+        rank = rank_after(step)
+        inside = (rank >= low) & (rank <= high)
+        if bool((inside | step.eq(0)).all()):
+            break
+        step = torch.where(rank < low, step * config.step_grow, step)
+        step = torch.where(rank > high, step * config.step_shrink, step)
+    # As the official code: the result is the last vector computed, before the final rescaling.
+    edited = projection.denormalize(normed + last_step[:, None] * direction, x)
+    delta = torch.where(last_step[:, None].eq(0), torch.zeros_like(x), edited - x)
+    return Demotion(
+        delta=delta.to(neurons.device),
+        rank_before=rank_before.to(neurons.device),
+        rank_after=torch.where(last_step.eq(0), rank_before, rank).to(neurons.device),
+        logit_step=last_step.to(neurons.device),
+        in_band=(last_step.eq(0) | ((rank >= low) & (rank <= high))).to(neurons.device),
+        iterations=iterations,
+    )
