@@ -5,9 +5,14 @@ A reproducible implementation of REVS (Ashuach, Tutek, Belinkov, ACL Findings 20
 
 import logging
 
+from .config import REVSConfig
+from .edit import NeuronEdit, applied, apply_edits_, revert_edits_
 from .hooks import SITES, Activations, LayerActivations, capture
 from .layout import LAYOUTS, ModelLayout, UnsupportedModelError, get_layout, neuron_weights
 from .model import EMBEDDED_MODEL, load_model
+from .patch import Patch, load_patch, model_fingerprint
+from .targets import TargetToken, select_target_tokens
+from .unlearn import UnlearnResult, unlearn
 from .vocab import VocabProjection, project_back, project_to_vocab, token_rank, vocab_projection
 
 __version__ = "0.1.0"
@@ -19,15 +24,27 @@ __all__ = [
     "Activations",
     "LayerActivations",
     "ModelLayout",
+    "NeuronEdit",
+    "Patch",
+    "REVSConfig",
+    "TargetToken",
+    "UnlearnResult",
     "UnsupportedModelError",
     "VocabProjection",
+    "applied",
+    "apply_edits_",
     "capture",
     "get_layout",
     "load_model",
+    "load_patch",
+    "model_fingerprint",
     "neuron_weights",
     "project_back",
     "project_to_vocab",
+    "revert_edits_",
+    "select_target_tokens",
     "token_rank",
+    "unlearn",
     "vocab_projection",
 ]
 

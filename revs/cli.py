@@ -76,6 +76,106 @@ def _testbed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(settings: list[str]):
+    """A REVSConfig from ``KEY=VALUE`` strings (JSON values; lists become tuples)."""
+    import dataclasses
+
+    from .config import REVSConfig
+
+    known = {f.name for f in dataclasses.fields(REVSConfig)}
+    values = {}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(
+                f"--set expects KEY=VALUE with KEY one of {sorted(known)}, got {item!r}"
+            )
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw  # a bare string, e.g. --set score_method=contrastive
+        values[key] = tuple(value) if isinstance(value, list) else value
+    return REVSConfig(**values)
+
+
+def _unlearn(args: argparse.Namespace) -> int:
+    """Unlearn secrets from a model (a file of targets) or from a testbed (a dataset's split)."""
+    config = _config(args.set)
+    if args.dataset:
+        from .runner import unlearn_testbed
+
+        report = unlearn_testbed(args.dataset, seed=args.seed, config=config, k=args.k,
+                                 n_subjects=args.subjects, progress=not args.json,
+                                 patch_path=args.out)
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return 0
+        print(f"REVS on the {args.dataset} testbed, split seed {args.seed}: "
+              f"{report['n_forget']} secrets forgotten, k = {args.k}")
+        for key in ("efficacy", "generality", "generality_output", "specificity",
+                    "unlearning_score"):
+            print(f"  {key:<22} {report[key]:.3f}")
+        print(f"  greedy leaks: {report['leaked_forget']} of {report['n_forget']} forget prompts,"
+              f" {report['leaked_generality']} of {report['n_generality']} generality prompts")
+        print(f"  {report['neurons_edited']} neurons in {report['layer_edits']} layer edits; "
+              f"{report['seconds_per_target']:.2f} s per secret")
+        if args.out:
+            print(f"  patch: {args.out}")
+        return 0
+
+    from .data.records import load_records
+    from .model import load_model
+    from .unlearn import unlearn
+
+    if not args.out and not args.save_model:
+        raise ValueError("say where the result goes: --out PATCH and/or --save-model DIR")
+    targets = load_records(args.targets)
+    model, tokenizer = load_model(args.model)
+    result = unlearn(model, tokenizer, targets, config, progress=not args.json)
+    if args.out:
+        result.patch.save(args.out)
+    if args.save_model:
+        model.save_pretrained(args.save_model)
+        tokenizer.save_pretrained(args.save_model)
+    summary = {
+        "targets": len(targets),
+        "tokens": [{"target": t.target, "position": t.position, "rank_before": t.rank_before,
+                    "rank_after": t.rank_after} for t in result.tokens],
+        "skipped_targets": result.skipped,
+        "neurons_per_layer": result.neurons_per_layer(),
+        "seconds": result.seconds,
+        "seconds_per_target": result.seconds / len(targets),
+        "patch": args.out,
+        "model_saved": args.save_model,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"unlearned {len(targets)} secrets in {result.seconds:.1f} s: {result.n_neurons} "
+          f"neurons in {len(result.edits)} layer edits")
+    for token in result.tokens:
+        print(f"  target {token.target} token {token.text!r} (position {token.position}): "
+              f"rank {token.rank_before} -> {token.rank_after}")
+    for path, what in ((args.out, "patch"), (args.save_model, "edited model")):
+        if path:
+            print(f"{what}: {path}")
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    """Apply a saved patch to a freshly loaded model and save the edited model."""
+    from .model import load_model
+    from .patch import load_patch
+
+    patch = load_patch(args.patch)
+    model, tokenizer = load_model(args.model)
+    patch.apply_(model)
+    model.save_pretrained(args.out)
+    tokenizer.save_pretrained(args.out)
+    print(f"applied {len(patch)} layer edits; edited model saved to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``revs`` command."""
     parser = argparse.ArgumentParser(
@@ -120,6 +220,44 @@ def build_parser() -> argparse.ArgumentParser:
     testbed.add_argument("--seed", type=int, default=0, help="seed of the forget/retain split")
     testbed.add_argument("--json", action="store_true", help="print JSON")
     testbed.set_defaults(handler=_testbed)
+
+    unlearn = commands.add_parser(
+        "unlearn", help="unlearn secrets with REVS, from a file of targets or a testbed",
+        description="Edit a model so that it no longer produces the given secrets after their "
+        "prompts. With --targets, edit a model and write a patch (and/or the edited model). "
+        "With --dataset, run on the memorization testbed's forget split and print efficacy, "
+        "generality, specificity and time.",
+    )
+    source = unlearn.add_mutually_exclusive_group(required=True)
+    source.add_argument("--targets", help=".csv or .jsonl file with columns prompt and secret")
+    source.add_argument("--dataset", choices=["ssn", "emails", "urls"],
+                        help="a testbed: unlearn the forget split of this dataset")
+    unlearn.add_argument("--model", default=None,
+                         help="local Hugging Face model folder (default: the embedded model)")
+    unlearn.add_argument("--out", default=None, help="write the patch here (.safetensors)")
+    unlearn.add_argument("--save-model", default=None,
+                         help="save the edited model to this folder (--targets only)")
+    unlearn.add_argument("--seed", type=int, default=0, help="split seed (--dataset)")
+    unlearn.add_argument("--subjects", type=int, default=40,
+                         help="subjects in the testbed, x 5 records (--dataset)")
+    unlearn.add_argument("-k", "--k", type=int, default=100,
+                         help="rank threshold of the scores (--dataset; default 100)")
+    unlearn.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="a REVS setting, e.g. --set n_neurons=10 --set "
+                         "'neuron_band=[30000,45000]' (repeatable; see revs.REVSConfig)")
+    unlearn.add_argument("--json", action="store_true", help="print JSON")
+    unlearn.set_defaults(handler=_unlearn)
+
+    apply = commands.add_parser(
+        "apply", help="apply a patch to a model and save the edited model",
+        description="Load a model, check that the patch was made for it, apply the patch and "
+        "save the edited model with save_pretrained.",
+    )
+    apply.add_argument("--patch", required=True, help="patch file written by revs unlearn")
+    apply.add_argument("--model", default=None,
+                       help="local Hugging Face model folder (default: the embedded model)")
+    apply.add_argument("--out", required=True, help="folder for the edited model")
+    apply.set_defaults(handler=_apply)
     return parser
 
 

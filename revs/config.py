@@ -14,7 +14,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["LLAMA3_BANDS", "REVSConfig"]
+__all__ = ["LLAMA3_BANDS", "SCORE_METHODS", "TOKEN_METHODS", "REVSConfig"]
+
+SCORE_METHODS = ("rank", "activation", "random", "contrastive")
+TOKEN_METHODS = ("rarest", "frequent", "first", "last", "random")
 
 Band = tuple[int, int]
 
@@ -37,7 +40,7 @@ class REVSConfig:
     # --- which tokens of a secret (spec §2.1) ---
     max_tokens: int | None = 2
     """Tokens unlearned per secret (paper: 2); None unlearns every candidate."""
-    token_method: Literal["rarest", "frequent", "first", "random"] = "rarest"
+    token_method: Literal["rarest", "frequent", "first", "last", "random"] = "rarest"
     """How candidates are ordered before keeping ``max_tokens`` (see :mod:`revs.targets`)."""
     skip: tuple[str, ...] = ("-",)
     """A token containing one of these strings is not unlearned (e-mails: ``("@", ".")``)."""
@@ -52,9 +55,13 @@ class REVSConfig:
     act_filter: int | Literal["positive"] = 100
     """Candidates: the ``act_filter`` most activated neurons (signed, as the official ``top_K``),
     or every neuron with a positive activation."""
-    score_method: Literal["rank", "activation", "random"] = "rank"
+    score_method: Literal["rank", "activation", "random", "contrastive"] = "rank"
     """Order of candidates: the target's rank in each neuron's vocabulary projection (the
-    paper), the activation, or random."""
+    paper), the activation, random (the paper's ablations), or ``contrastive`` (ours, see
+    :mod:`revs.select`): how much more a neuron fires on this prompt than on other targets'
+    prompts, among neurons ranking the token within ``contrast_rank``."""
+    contrast_rank: int = 1_000
+    """``contrastive`` only: a candidate must rank the token above this in its projection."""
 
     # --- rank bands, absolute ranks (spec §2.3, §2.5, §2.6) ---
     residual_band: Band = (1_000, 10_000)
@@ -74,9 +81,10 @@ class REVSConfig:
     initial_neurons: int = 5
     """Neurons edited in the first try of a layer."""
     grow_factor: float = 1.6
-    """Neuron count x this when the MLP rank is still too high (at least +1)."""
+    """While the MLP still ranks the token above its band: ``count = int(min(grow * count,
+    n_neurons))``."""
     shrink_factor: float = 0.8
-    """Neuron count x this when the edit overshoots the band (at least -1)."""
+    """When the MLP ranks it past the band: ``count = int(max(shrink * count, 2))``."""
     initial_logit_step: float = -10.0
     """First change of the target's logit in a neuron's projection."""
     step_grow: float = 1.3
@@ -93,7 +101,8 @@ class REVSConfig:
                 raise ValueError(
                     f"{name} must be (low, high) with 0 <= low <= high, got {(low, high)}"
                 )
-        positive = ("n_neurons", "max_iter_mlp", "max_iter_neuron", "initial_neurons")
+        positive = ("n_neurons", "max_iter_mlp", "max_iter_neuron", "initial_neurons",
+                "contrast_rank")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -106,6 +115,14 @@ class REVSConfig:
             raise ValueError(
                 f"act_filter must be 'positive' or an int >= n_neurons ({self.n_neurons}), "
                 f"got {self.act_filter!r}"
+            )
+        if self.score_method not in SCORE_METHODS:
+            raise ValueError(
+                f"unknown score_method {self.score_method!r}; choose from {SCORE_METHODS}"
+            )
+        if self.token_method not in TOKEN_METHODS:
+            raise ValueError(
+                f"unknown token_method {self.token_method!r}; choose from {TOKEN_METHODS}"
             )
         if not (self.grow_factor > 1 and 0 < self.shrink_factor < 1 and self.step_grow > 1
                 and 0 < self.step_shrink < 1 and self.initial_logit_step < 0):

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .generation import pad_batch
+from .config import REVSConfig
+from .data.records import Record
+from .generation import greedy_continuations, pad_batch
+from .hooks import capture
+from .layout import decoder_layers, get_layout
+from .targets import TargetToken, select_target_tokens
+from .vocab import token_rank, vocab_projection
 
-__all__ = ["perplexity"]
+__all__ = [
+    "capped_rank_score",
+    "efficacy",
+    "emitted",
+    "generality",
+    "harmonic_mean",
+    "perplexity",
+    "sequence_scores",
+    "specificity",
+    "token_ranks",
+]
 
 
 @torch.no_grad()
@@ -43,3 +60,115 @@ def perplexity(
         ).item()
         total_tokens += int((labels != -100).sum())
     return math.exp(total_nll / total_tokens)
+
+
+def capped_rank_score(ranks: torch.Tensor, k: int) -> torch.Tensor:
+    """``min(1, rank / k)`` (spec §4.2): 0 when the token is top-1, 1 from rank ``k`` on.
+
+    >>> capped_rank_score(torch.tensor([0, 50, 100, 250]), 100).tolist()
+    [0.0, 0.5, 1.0, 1.0]
+    """
+    if k < 1:
+        raise ValueError(f"k must be a positive rank threshold, got {k}")
+    return (ranks.float() / k).clamp(max=1.0)
+
+
+@torch.no_grad()
+def token_ranks(
+    model: nn.Module, tokens: Sequence[TargetToken], *, layers: Sequence[int] | None = None,
+    batch_size: int = 32, pad_id: int = 0,
+) -> torch.Tensor:
+    """Rank of each token after its prefix in the logit lens of the residual after ``layers``.
+
+    Default: the last layer only, whose logit lens is the model's output. Returns int64
+    ``[n_tokens, n_layers_asked]``. Prefixes are right-padded and read at their own last
+    position, which the padding cannot reach under causal attention.
+    """
+    layout = get_layout(model)
+    n_layers = len(decoder_layers(model, layout))
+    layers = [n_layers - 1] if layers is None else list(layers)
+    projection = vocab_projection(model)
+    device = next(model.parameters()).device
+    out = torch.zeros(len(tokens), len(layers), dtype=torch.long)
+    for start in range(0, len(tokens), batch_size):
+        batch = tokens[start : start + batch_size]
+        ids, mask = pad_batch([t.prefix_ids for t in batch], pad_id)
+        last = mask.sum(1) - 1  # [batch]
+        with capture(model, layers, positions=last, sites=("residual_after",),
+                     stop_after=max(layers), layout=layout) as acts:
+            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        residual = torch.cat([acts.get(layer, "residual_after") for layer in layers], 1)
+        logits = projection.project(residual.to(projection.device))  # [batch, layers, d_vocab]
+        wanted = torch.tensor([t.token_id for t in batch], device=logits.device)[:, None]
+        out[start : start + len(batch)] = token_rank(logits, wanted).cpu()
+    return out
+
+
+def sequence_scores(
+    model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *, k: int = 100,
+    layers: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Per record and layer: the max over its selected tokens of ``min(1, rank / k)`` (§4.2).
+
+    The tokens are those :func:`revs.unlearn` edits under ``config``, keyed by position (fixes
+    §8.2 #2 and #3). ``layers`` default to the last one. Returns ``[n_records, n_layers_asked]``:
+    1 means no selected token of the secret is within the top ``k`` at that layer.
+    """
+    owner, tokens = [], []
+    for i, record in enumerate(records):
+        selected = select_target_tokens(
+            tokenizer, record, max_tokens=config.max_tokens, method=config.token_method,
+            skip=config.skip, stop=config.stop, skip_whitespace=config.skip_whitespace,
+            seed=config.seed)
+        owner += [i] * len(selected)
+        tokens += selected
+    scores = capped_rank_score(
+        token_ranks(model, tokens, layers=layers, pad_id=tokenizer.pad_token_id or 0), k
+    )  # [n_tokens, n_layers]
+    per_record = torch.zeros(len(records), scores.shape[1])
+    index = torch.tensor(owner)[:, None].expand_as(scores)
+    return per_record.scatter_reduce(0, index, scores, reduce="amax", include_self=False)
+
+
+def efficacy(model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
+             k: int = 100) -> float:
+    """Efficacy@k: mean over the unlearned records of their score at the model's output."""
+    return sequence_scores(model, tokenizer, records, config, k=k).mean().item()
+
+
+def generality(model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
+               k: int = 100, all_layers: bool = True) -> float:
+    """Generality@k on other prompts of the unlearned secrets.
+
+    ``all_layers=True`` (the official code, spec §8.2 #16): the worst layer's mean over records of
+    the logit-lens score; ``False``: the model's output only, like :func:`efficacy`.
+    """
+    n_layers = len(decoder_layers(model, get_layout(model)))
+    layers = range(n_layers) if all_layers else [n_layers - 1]
+    scores = sequence_scores(model, tokenizer, records, config, k=k, layers=layers)
+    return scores.mean(0).min().item()
+
+
+def emitted(model: nn.Module, tokenizer, records: Sequence[Record], *, max_new_tokens: int = 50,
+            prompt_chars: int = 500, batch_size: int = 40) -> torch.Tensor:
+    """Whether greedy decoding from each prompt emits its secret (spec §4.3's specificity test).
+
+    The last ``prompt_chars`` characters of the prompt are continued greedily for
+    ``max_new_tokens`` tokens; a record counts when ``target.strip()`` occurs in prompt +
+    continuation. Returns bool ``[n_records]``.
+    """
+    prompts = [r.prompt[-prompt_chars:] for r in records]
+    texts = greedy_continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                 batch_size=batch_size)
+    return torch.tensor([r.target.strip() in p + t
+                         for r, p, t in zip(records, prompts, texts, strict=True)])
+
+
+def specificity(model: nn.Module, tokenizer, records: Sequence[Record], **kwargs) -> float:
+    """Specificity: the share of retained records whose secret greedy decoding still emits."""
+    return emitted(model, tokenizer, records, **kwargs).float().mean().item()
+
+
+def harmonic_mean(values: Sequence[float]) -> float:
+    """``n / sum(1 / (x + 1e-6))`` as the official code (spec §4.3), e.g. the Unlearning Score."""
+    return len(values) / sum(1 / (v + 1e-6) for v in values)

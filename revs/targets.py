@@ -25,13 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from .config import TOKEN_METHODS
 from .data.records import Record
 from .generation import encode
 
 __all__ = ["TOKEN_METHODS", "TargetToken", "select_target_tokens"]
 
-TOKEN_METHODS = ("rarest", "frequent", "first", "random")
-TokenMethod = Literal["rarest", "frequent", "first", "random"]
+TokenMethod = Literal["rarest", "frequent", "first", "last", "random"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,10 @@ def select_target_tokens(
         record: prompt and target (the target is tokenized without special tokens).
         max_tokens: how many tokens to keep; ``None`` or 0 keeps every candidate in order.
         method: ``"rarest"`` (highest token id first: later BPE merges are rarer, as in the
-            official code), ``"frequent"`` (lowest id first), ``"first"`` (secret order) or
-            ``"random"`` (shuffled with ``seed``). Ties keep the secret's order.
+            official code), ``"frequent"`` (lowest id first), ``"first"`` (secret order),
+            ``"last"`` (ours: from the end of the secret, whose prefix holds most of the secret
+            itself and so is the most specific context) or ``"random"`` (shuffled with
+            ``seed``). Ties keep the secret's order.
         skip: a token containing any of these strings is not unlearned (it still extends the
             prefix of later tokens). E-mails in the paper: ``("@", ".")``.
         stop: a token containing any of these strings ends the walk (it and all later tokens
@@ -102,6 +104,8 @@ def select_target_tokens(
         candidates.sort(key=lambda t: -t.token_id)  # stable: ties keep the secret's order
     elif method == "frequent":
         candidates.sort(key=lambda t: t.token_id)
+    elif method == "last":
+        candidates.reverse()
     elif method == "random":
         random.Random(seed).shuffle(candidates)
     return candidates[:max_tokens] if max_tokens else candidates

@@ -4,7 +4,19 @@ import pytest
 import torch
 from conftest import build_tiny_model
 
-from revs.metrics import perplexity
+import revs.metrics as metrics
+from revs.config import REVSConfig
+from revs.data.records import Record
+from revs.hooks import capture
+from revs.metrics import (
+    capped_rank_score,
+    harmonic_mean,
+    perplexity,
+    sequence_scores,
+    token_ranks,
+)
+from revs.targets import select_target_tokens
+from revs.vocab import project_to_vocab, token_rank
 
 
 def _reference_perplexity(model, tokenizer, texts, window):
@@ -41,3 +53,76 @@ def test_perplexity_of_uniform_predictions_is_the_vocabulary_size(byte_tokenizer
 def test_perplexity_needs_two_tokens(byte_tokenizer):
     with pytest.raises(ValueError, match="two or more tokens"):
         perplexity(build_tiny_model("llama"), byte_tokenizer, ["a"])
+
+
+# --- rank scores (spec §4.2, §9.6) ---------------------------------------------------------------
+
+
+def test_capped_rank_score_vectors():
+    ranks = torch.tensor([0, 50, 100, 250])
+    assert capped_rank_score(ranks, 100).tolist() == [0.0, 0.5, 1.0, 1.0]
+    assert capped_rank_score(torch.tensor([[3], [1]]), 2).tolist() == [[1.0], [0.5]]
+    with pytest.raises(ValueError, match="positive"):
+        capped_rank_score(ranks, 0)
+
+
+def test_harmonic_mean_vector():
+    assert harmonic_mean((0.9888, 0.8967, 0.8217)) == pytest.approx(0.897, abs=5e-4)
+    assert harmonic_mean((0.5, 0.5)) == pytest.approx(0.5, abs=1e-5)
+    assert harmonic_mean((1.0, 0.0)) == pytest.approx(0.0, abs=1e-5)
+
+
+SCORE_CONFIG = REVSConfig(residual_band=(20, 120), mlp_band=(20, 200), neuron_band=(150, 230),
+                          n_neurons=8, act_filter=16, initial_neurons=2)
+RECORDS = [
+    Record("a", "ssn", "The number of Ann is", " 915-11-1364"),
+    Record("b", "ssn", "Bob's:", " 123-45-6789"),
+    Record("c", "code", "x", " 7"),  # a single token to unlearn
+]
+
+
+def _lens_rank(model, token, layer):
+    """The token's rank in the logit lens after ``layer``, from one unpadded forward pass."""
+    with torch.no_grad(), capture(model, [layer], sites=("residual_after",)) as acts:
+        model(input_ids=torch.tensor([token.prefix_ids]), use_cache=False)
+    return token_rank(project_to_vocab(model, acts.get(layer, "residual_after")[0, -1]),
+                      token.token_id).item()
+
+
+def test_sequence_score_is_the_max_over_a_records_tokens_spec_vector(monkeypatch, byte_tokenizer):
+    """Tokens at ranks (3, 250) with k=100 score max(0.03, 1) = 1 (spec §9.6)."""
+    model = build_tiny_model("llama")
+    monkeypatch.setattr(metrics, "token_ranks",
+                        lambda *args, **kwargs: torch.tensor([[3], [250], [10], [20], [30]]))
+    scores = sequence_scores(model, byte_tokenizer, RECORDS, SCORE_CONFIG, k=100)
+    assert torch.allclose(scores, torch.tensor([[1.0], [0.2], [0.3]]))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "gpt_neox"])
+def test_sequence_scores_on_a_tiny_model(arch, byte_tokenizer):
+    model = build_tiny_model(arch)
+    layers = [0, 2]
+    k = 256  # never capped: every rank shows in the score
+    scores = sequence_scores(model, byte_tokenizer, RECORDS, SCORE_CONFIG, k=k, layers=layers)
+    assert scores.shape == (len(RECORDS), len(layers))
+    for i, record in enumerate(RECORDS):
+        tokens = select_target_tokens(byte_tokenizer, record, skip=SCORE_CONFIG.skip)
+        assert len(tokens) == (1 if record.subject == "c" else 2)
+        for j, layer in enumerate(layers):
+            per_token = [_lens_rank(model, t, layer) / k for t in tokens]
+            assert scores[i, j].item() == pytest.approx(max(per_token), abs=1e-6)
+
+
+def test_token_ranks_with_right_padding_equal_unpadded_ranks(tiny, byte_tokenizer):
+    _, model = tiny
+    tokens = [t for record in RECORDS
+              for t in select_target_tokens(byte_tokenizer, record, max_tokens=None)]
+    lengths = {len(t.prefix_ids) for t in tokens}
+    assert len(lengths) > 3  # prefixes of many lengths: most rows are padded
+    layers = [0, 1, 2]
+    got = token_ranks(model, tokens, layers=layers, batch_size=4, pad_id=0)
+    assert got.shape == (len(tokens), len(layers)) and got.dtype == torch.long
+    want = torch.tensor([[_lens_rank(model, t, layer) for layer in layers] for t in tokens])
+    assert torch.equal(got, want)
+    # Default: the last layer, whose logit lens is the model's output.
+    assert torch.equal(token_ranks(model, tokens), want[:, -1:])

@@ -1,0 +1,123 @@
+"""Which layers and which neurons REVS edits for one target token (paper §3, spec §2.3-2.4).
+
+*Layer rule*: a layer is edited only while the token is still highly ranked in the residual
+stream after it (rank below the residual band's lower end) and its MLP output promotes the token
+(rank below the MLP band's upper end).
+
+*Neuron selection* (the paper's "hybrid" score): of the neurons most activated at the prompt's
+last position, keep the ``n_neurons`` whose vocabulary projection ranks the token highest.
+``activation`` and ``random`` scores are the paper's ablations. ``contrastive`` is ours (not in
+the paper, offered beside it): the same candidates, ordered by how much more they fire for this
+prompt than for *contrast* contexts (other prompts at the same point of their secret), among
+those whose projection ranks the token in the top ``contrast_rank`` tokens. Neurons that fire on
+every SSN context carry digits in general; editing them forgets other people's SSNs too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import REVSConfig
+from .vocab import VocabProjection, token_rank
+
+__all__ = ["NeuronSelection", "layer_skip_reason", "select_neurons"]
+
+
+def layer_skip_reason(residual_rank: int, mlp_rank: int, config: REVSConfig) -> str | None:
+    """Why the layer is not edited, or ``None`` when it is (spec §2.3).
+
+    ``residual_rank``: the token's rank in the logit lens of the residual after the layer;
+    ``mlp_rank``: its rank in the logit lens of the layer's MLP output.
+    """
+    if residual_rank >= config.residual_band[0]:
+        return "residual"  # already demoted enough at this depth
+    if mlp_rank >= config.mlp_band[1]:
+        return "mlp"  # this MLP does not promote the token
+    return None
+
+
+@dataclass(frozen=True)
+class NeuronSelection:
+    """Candidate neurons of one layer for one token, best first."""
+
+    neurons: torch.Tensor  # [n] int64 indices into d_mlp, best first
+    scores: torch.Tensor  # [n] float32: the score each was ordered by
+    token_ranks: torch.Tensor  # [n] int64: the token's rank in each neuron's projection
+
+
+def _candidates(activations: torch.Tensor, config: REVSConfig) -> torch.Tensor:
+    if config.act_filter == "positive":
+        # nonzero().flatten() keeps a 1-d index even for a single hit (spec §8.2 #10)
+        return (activations > 0).nonzero().flatten()
+    k = min(int(config.act_filter), activations.shape[0])
+    return torch.topk(activations, k).indices  # signed activations, as the official top_K
+
+
+def select_neurons(
+    activations: torch.Tensor,
+    neuron_rows: torch.Tensor,
+    projection: VocabProjection,
+    token_id: int,
+    config: REVSConfig,
+    *,
+    contrast_activations: torch.Tensor | None = None,
+) -> NeuronSelection:
+    """The (at most) ``config.n_neurons`` neurons to edit for ``token_id``, best first.
+
+    Args:
+        activations: neuron activations at the prompt's last position, ``[d_mlp]``.
+        neuron_rows: the layer's neuron vectors, ``[d_mlp, d_model]`` (``neuron_weights``).
+        projection: the model's vocabulary projection.
+        token_id: the token to demote.
+        config: ``act_filter``, ``score_method``, ``n_neurons``, ``contrast_rank``, ``seed``.
+        contrast_activations: ``[n_contexts, d_mlp]`` activations of the same layer on contrast
+            contexts; required by ``score_method="contrastive"``, ignored otherwise.
+
+    Returns:
+        A :class:`NeuronSelection` (empty when no neuron passes the activation filter).
+    """
+    method = config.score_method
+    if method == "random":
+        # The official ablation draws random scores over all neurons, without the filter.
+        generator = torch.Generator().manual_seed(config.seed + token_id)
+        scores = torch.rand(activations.shape[0], generator=generator)
+        chosen = torch.topk(scores, min(config.n_neurons, scores.shape[0])).indices
+        ranks = _neuron_ranks(neuron_rows, chosen, projection, token_id)
+        return NeuronSelection(chosen.to(activations.device), scores[chosen], ranks)
+
+    candidates = _candidates(activations, config)  # [n_candidates]
+    if candidates.numel() == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=activations.device)
+        return NeuronSelection(empty, empty.float(), empty)
+    ranks = _neuron_ranks(neuron_rows, candidates, projection, token_id)  # [n_candidates]
+    acts = activations[candidates].float()
+    if method == "rank":
+        scores, largest = ranks.float(), False
+    elif method == "activation":
+        scores, largest = acts, True
+    elif method == "contrastive":
+        if contrast_activations is None or contrast_activations.shape[0] == 0:
+            raise ValueError(
+                "score_method='contrastive' needs contrast contexts: unlearn several targets "
+                "together, or pass contrast prompts"
+            )
+        background = contrast_activations[:, candidates.to(contrast_activations.device)]
+        margin = acts - background.float().mean(0).to(acts.device)  # [n_candidates]
+        promotes = ranks < config.contrast_rank
+        # Neurons that do not promote the token sort after every one that does.
+        scores = torch.where(promotes, margin, margin - margin.abs().max() - 1e6)
+        largest = True
+    else:
+        raise ValueError(f"unknown score_method {method!r}")
+    order = torch.topk(scores, min(config.n_neurons, scores.shape[0]), largest=largest).indices
+    return NeuronSelection(candidates[order], scores[order], ranks[order])
+
+
+def _neuron_ranks(
+    neuron_rows: torch.Tensor, index: torch.Tensor, projection: VocabProjection, token_id: int
+) -> torch.Tensor:
+    """Rank of ``token_id`` in the projection of the indexed neurons. ``[n]`` int64."""
+    rows = neuron_rows[index.to(neuron_rows.device)].to(projection.device)  # [n, d_model]
+    return token_rank(projection.project(rows), token_id).to(index.device)

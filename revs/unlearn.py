@@ -1,0 +1,280 @@
+"""``unlearn``: REVS over many secrets, sequentially and cumulatively (paper §3, spec §2.2).
+
+For each target, for each of its selected tokens, for each layer in ascending order: read the
+layer's activations at the prefix's last position under the current weights, apply the layer rule,
+select neurons, demote the token in them with the adaptive neuron count, and write the edit at
+once, so later layers, tokens and targets see it. If anything fails, every edit of the call is
+reverted before the error propagates: the model is left as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import REVSConfig
+from .data.records import Record
+from .demote import demote_in_layer
+from .edit import NeuronEdit, apply_edits_, revert_edits_
+from .forward import PrefixForward
+from .hooks import capture
+from .layout import decoder_layers, get_layout, neuron_weights
+from .metrics import token_ranks
+from .patch import Patch, model_fingerprint, target_hashes
+from .select import layer_skip_reason, select_neurons
+from .targets import TargetToken, select_target_tokens
+from .vocab import token_rank, vocab_projection
+
+__all__ = ["TokenReport", "UnlearnResult", "plan_tokens", "unlearn"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TokenReport:
+    """What happened to one selected token of one target."""
+
+    target: int
+    """Index of the target in the ``targets`` given to :func:`unlearn`."""
+    position: int
+    """The token's position in the secret."""
+    token_id: int
+    text: str
+    rank_before: int
+    """The token's rank in the model's output after its prefix, before the call."""
+    rank_after: int
+    """... after every edit of the call."""
+    neurons: dict[int, int]
+    """Layer -> neurons changed there for this token."""
+
+
+@dataclass
+class UnlearnResult:
+    """Edits made by :func:`unlearn` (already applied to the model), and how they were found."""
+
+    edits: list[NeuronEdit]
+    tokens: list[TokenReport]
+    config: REVSConfig
+    seconds: float
+    layers_run: int
+    """Decoder layers computed by the editing passes (``/ n_layers``: full-pass equivalents)."""
+    n_layers: int
+    forward_calls: int
+    """Forward calls of the editing passes (most re-run only the layers above an edit)."""
+    patch: Patch
+    skipped: list[int] = field(default_factory=list)
+    """Targets left unedited: their tokens were already demoted in every layer."""
+
+    @property
+    def forward_passes(self) -> float:
+        """Full forward-pass equivalents used while editing."""
+        return self.layers_run / self.n_layers
+
+    def neurons_per_layer(self) -> dict[int, int]:
+        """Layer -> distinct neurons edited there (a neuron edited twice counts once)."""
+        per_layer: dict[int, set[int]] = {}
+        for edit in self.edits:
+            per_layer.setdefault(edit.layer, set()).update(edit.neurons.tolist())
+        return {layer: len(per_layer[layer]) for layer in sorted(per_layer)}
+
+    @property
+    def n_neurons(self) -> int:
+        """Distinct (layer, neuron) pairs edited."""
+        return sum(self.neurons_per_layer().values())
+
+
+def plan_tokens(
+    tokenizer, targets: Sequence[Record], config: REVSConfig
+) -> list[tuple[int, TargetToken]]:
+    """``(target index, token)`` pairs to unlearn, in editing order; checks every target first.
+
+    Raises:
+        ValueError: no targets, duplicate targets, an empty secret, or a secret with nothing left
+            after the skip and stop rules; the message names the target.
+    """
+    if not targets:
+        raise ValueError("no targets to unlearn: give at least one (prompt, secret) record")
+    seen: dict[tuple[str, str], int] = {}
+    for i, record in enumerate(targets):
+        key = (record.prompt, record.target)
+        if key in seen:
+            raise ValueError(
+                f"targets {seen[key]} and {i} are the same prompt and secret; give each once"
+            )
+        seen[key] = i
+    plan = []
+    for i, record in enumerate(targets):
+        try:
+            tokens = select_target_tokens(
+                tokenizer, record, max_tokens=config.max_tokens, method=config.token_method,
+                skip=config.skip, stop=config.stop, skip_whitespace=config.skip_whitespace,
+                seed=config.seed,
+            )
+        except ValueError as error:
+            raise ValueError(f"target {i}: {error}") from None
+        plan.extend((i, token) for token in tokens)
+    return plan
+
+
+def _contrast_activations(
+    model: nn.Module, plan: Sequence[tuple[int, TargetToken]], targets: Sequence[Record]
+) -> list[torch.Tensor]:
+    """Per planned token: ``[n_layers, n_contexts, d_mlp]`` activations on other targets' prefixes.
+
+    Contexts: the prefixes of the other secrets' tokens at the same position (all their tokens if
+    none shares it), read once on the model as it is before editing.
+    """
+    tokens = [token for _, token in plan]
+    layout = get_layout(model)
+    n_layers = len(decoder_layers(model, layout))
+    device = next(model.parameters()).device
+    acts_all = []
+    with torch.no_grad():
+        for token in tokens:
+            with capture(model, sites=("mlp_activations",), stop_after=n_layers - 1,
+                         layout=layout) as acts:
+                model(input_ids=torch.tensor([token.prefix_ids], device=device), use_cache=False)
+            acts_all.append(torch.stack(
+                [acts.get(layer, "mlp_activations")[0, -1] for layer in range(n_layers)]
+            ))  # [n_layers, d_mlp]
+    stacked = torch.stack(acts_all, 1)  # [n_layers, n_tokens, d_mlp]
+    contrasts = []
+    for i, (target, token) in enumerate(plan):
+        secret = targets[target].target
+        others = [j for j, (other, _) in enumerate(plan) if targets[other].target != secret]
+        same_position = [j for j in others if plan[j][1].position == token.position]
+        chosen = same_position or others
+        contrasts.append(stacked[:, chosen])
+        if not chosen:
+            logger.debug("token %d of target %d has no contrast context", i, target)
+    return contrasts
+
+
+def _lens_ranks(
+    forward: PrefixForward, layers: range, projection, token_id: int
+) -> dict[int, tuple[int, int]]:
+    """Layer -> the token's (residual, MLP output) logit-lens ranks, in one unembedding pass."""
+    vectors = torch.stack([
+        torch.stack([forward[i].residual_after[0, -1], forward[i].mlp_out[0, -1]])
+        for i in layers
+    ])  # [n_layers, 2, d_model]
+    ranks = token_rank(projection.project(vectors.to(projection.device)), token_id)
+    return {layer: tuple(ranks[j].tolist()) for j, layer in enumerate(layers)}
+
+
+def unlearn(
+    model: nn.Module,
+    tokenizer,
+    targets: Sequence[Record],
+    config: REVSConfig | None = None,
+    *,
+    progress: bool = True,
+) -> UnlearnResult:
+    """Unlearn each target's secret from ``model`` with REVS; the model is edited in place.
+
+    Args:
+        model: a decoder model whose architecture :mod:`revs.layout` knows (any dtype; may be
+            spread over devices).
+        tokenizer: its tokenizer.
+        targets: records (prompt, secret): the secret's selected tokens are demoted after the
+            prompt. A file of them: :func:`revs.data.load_records`.
+        config: the method's settings (default :class:`REVSConfig`).
+        progress: show a progress bar (one step per target token).
+
+    Returns:
+        An :class:`UnlearnResult`; ``result.patch`` can be saved, and reverted with
+        ``revs.revert_edits_(model, result.edits)``.
+
+    Raises:
+        ValueError: bad targets or settings (checked before any weight changes), or an edit that
+            cannot be computed; in every case the model is left untouched.
+    """
+    config = config or REVSConfig()
+    start_time = time.perf_counter()
+    layout = get_layout(model)
+    projection = vocab_projection(model)
+    config.validate(projection.d_vocab)
+    targets = list(targets)
+    plan = plan_tokens(tokenizer, targets, config)
+    n_layers = len(decoder_layers(model, layout))
+    fingerprint = model_fingerprint(model)
+    pad_id = tokenizer.pad_token_id or 0
+    ranks_before = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
+    contrasts = (_contrast_activations(model, plan, targets)
+                 if config.score_method == "contrastive" else None)
+
+    edits: list[NeuronEdit] = []
+    per_token: list[dict[int, int]] = []
+    layers_run = calls = 0
+    try:
+        bar = tqdm(plan, desc="REVS", unit="token", disable=not progress)
+        for i, (target, token) in enumerate(bar):
+            bar.set_postfix(target=target, token=repr(token.text))
+            forward = PrefixForward(model, token.prefix_ids, layout)
+            changed: dict[int, int] = {}
+            lens_pass, lens = -1, {}
+            for layer in range(n_layers):
+                acts = forward[layer]
+                residual = acts.residual_after[0, -1]  # [d_model]
+                mlp_out = acts.mlp_out[0, -1]  # [d_model]
+                if forward.passes != lens_pass:  # new activations: rank this and later layers
+                    lens_pass = forward.passes
+                    lens = _lens_ranks(forward, range(layer, n_layers), projection, token.token_id)
+                residual_rank, mlp_rank = lens[layer]
+                if layer_skip_reason(residual_rank, mlp_rank, config):
+                    continue
+                rows = neuron_weights(model, layer, layout)  # [d_mlp, d_model]
+                u = acts.mlp_activations[0, -1]  # [d_mlp]
+                selection = select_neurons(
+                    u, rows, projection, token.token_id, config,
+                    contrast_activations=None if contrasts is None else contrasts[i][layer],
+                )
+                if selection.neurons.numel() == 0:
+                    continue
+                result = demote_in_layer(projection, layer, rows, selection.neurons, u, mlp_out,
+                                         residual, token.token_id, config)
+                if result.edit is None:
+                    continue
+                apply_edits_(model, [result.edit])
+                edits.append(result.edit)
+                forward.invalidate(layer)
+                changed[layer] = len(result.edit.neurons)
+                logger.debug("target %d token %r layer %d: %d neurons (counts %s), residual "
+                             "rank %d -> %d", target, token.text, layer, changed[layer],
+                             result.counts, *result.residual_rank)
+            per_token.append(changed)
+            layers_run += forward.layers_run
+            calls += forward.passes
+        bar.close()
+        ranks_after = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
+    except BaseException:
+        revert_edits_(model, edits)
+        raise
+
+    reports = [
+        TokenReport(target, token.position, token.token_id, token.text,
+                    int(ranks_before[i]), int(ranks_after[i]), per_token[i])
+        for i, (target, token) in enumerate(plan)
+    ]
+    edited_targets = {r.target for r in reports if r.neurons}
+    skipped = [i for i in range(len(targets)) if i not in edited_targets]
+    for i in skipped:
+        warnings.warn(
+            f"nothing to unlearn for target {i}: no layer needed an edit (its selected tokens "
+            f"rank at or below {config.residual_band[0]} in the residual, or no MLP promotes "
+            "them); the model was not changed for it", stacklevel=2,
+        )
+    return UnlearnResult(
+        edits=edits, tokens=reports, config=config, seconds=time.perf_counter() - start_time,
+        layers_run=layers_run, n_layers=n_layers, forward_calls=calls,
+        patch=Patch(edits=edits, config=config, fingerprint=fingerprint,
+                    targets=target_hashes(targets)),
+        skipped=skipped,
+    )
