@@ -72,6 +72,8 @@ class REVSConfig:
     it at or below the upper end does not promote it and is skipped."""
     neuron_band: Band = (30_000, 45_000)
     """Band each edited neuron's projection must rank the token in after demotion."""
+    layers: tuple[int, ...] | None = None
+    """Layers that may be edited (ours; the paper considers every layer). ``None``: all."""
     max_iter_mlp: int = 100
     """Iterations of the neuron-count search per layer (spec §2.6)."""
     max_iter_neuron: int = 100

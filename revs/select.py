@@ -104,7 +104,8 @@ def select_neurons(
                 "together, or pass contrast prompts"
             )
         background = contrast_activations[:, candidates.to(contrast_activations.device)]
-        margin = acts - background.float().mean(0).to(acts.device)  # [n_candidates]
+        # How much more the neuron fires here than in the most similar other context.
+        margin = acts - background.float().abs().amax(0).to(acts.device)  # [n_candidates]
         promotes = ranks < config.contrast_rank
         # Neurons that do not promote the token sort after every one that does.
         scores = torch.where(promotes, margin, margin - margin.abs().max() - 1e6)

@@ -9,6 +9,7 @@ reverted before the error propagates: the model is left as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -24,6 +25,7 @@ from .data.records import Record
 from .demote import demote_in_layer
 from .edit import NeuronEdit, apply_edits_, revert_edits_
 from .forward import PrefixForward
+from .generation import pad_batch
 from .hooks import capture
 from .layout import decoder_layers, get_layout, neuron_weights
 from .metrics import token_ranks
@@ -123,37 +125,46 @@ def plan_tokens(
     return plan
 
 
+@torch.no_grad()
 def _contrast_activations(
-    model: nn.Module, plan: Sequence[tuple[int, TargetToken]], targets: Sequence[Record]
+    model: nn.Module, tokenizer, plan: Sequence[tuple[int, TargetToken]],
+    targets: Sequence[Record], contrast: Sequence[Record], config: REVSConfig,
 ) -> list[torch.Tensor]:
-    """Per planned token: ``[n_layers, n_contexts, d_mlp]`` activations on other targets' prefixes.
+    """Per planned token: ``[n_layers, n_contexts, d_mlp]`` activations on contrast contexts.
 
-    Contexts: the prefixes of the other secrets' tokens at the same position (all their tokens if
-    none shares it), read once on the model as it is before editing.
+    A contrast context is a prefix of another secret (from ``targets`` or ``contrast``) before
+    any of its candidate tokens (every token the skip and stop rules leave, not only the
+    selected ones): where the model is about to write part of someone else's secret. Read once,
+    on the model as it is before editing.
     """
-    tokens = [token for _, token in plan]
+    pool = list(targets) + list(contrast)
+    every = dataclasses.replace(config, max_tokens=None, token_method="first")
+    contexts = [(record.target, token) for record in pool
+                for _, token in plan_tokens(tokenizer, [record], every)]
     layout = get_layout(model)
     n_layers = len(decoder_layers(model, layout))
     device = next(model.parameters()).device
-    acts_all = []
-    with torch.no_grad():
-        for token in tokens:
-            with capture(model, sites=("mlp_activations",), stop_after=n_layers - 1,
-                         layout=layout) as acts:
-                model(input_ids=torch.tensor([token.prefix_ids], device=device), use_cache=False)
-            acts_all.append(torch.stack(
-                [acts.get(layer, "mlp_activations")[0, -1] for layer in range(n_layers)]
-            ))  # [n_layers, d_mlp]
-    stacked = torch.stack(acts_all, 1)  # [n_layers, n_tokens, d_mlp]
+    chunks = []
+    for start in range(0, len(contexts), 32):
+        batch = [token.prefix_ids for _, token in contexts[start : start + 32]]
+        ids, mask = pad_batch(batch, tokenizer.pad_token_id or 0)
+        with capture(model, sites=("mlp_activations",), positions=mask.sum(1) - 1,
+                     stop_after=n_layers - 1, layout=layout) as acts:
+            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        chunks.append(torch.stack(
+            [acts.get(layer, "mlp_activations")[:, 0] for layer in range(n_layers)]
+        ))  # [n_layers, batch, d_mlp]
+    stacked = torch.cat(chunks, 1)  # [n_layers, n_contexts, d_mlp]
+    secrets = [secret for secret, _ in contexts]
     contrasts = []
-    for i, (target, token) in enumerate(plan):
-        secret = targets[target].target
-        others = [j for j, (other, _) in enumerate(plan) if targets[other].target != secret]
-        same_position = [j for j in others if plan[j][1].position == token.position]
-        chosen = same_position or others
-        contrasts.append(stacked[:, chosen])
-        if not chosen:
-            logger.debug("token %d of target %d has no contrast context", i, target)
+    for target, _ in plan:
+        others = [j for j, secret in enumerate(secrets) if secret != targets[target].target]
+        if not others:
+            raise ValueError(
+                "score_method='contrastive' needs other secrets to contrast with: unlearn "
+                "several targets together or pass contrast=[records of other secrets]"
+            )
+        contrasts.append(stacked[:, others])
     return contrasts
 
 
@@ -175,6 +186,7 @@ def unlearn(
     targets: Sequence[Record],
     config: REVSConfig | None = None,
     *,
+    contrast: Sequence[Record] = (),
     progress: bool = True,
 ) -> UnlearnResult:
     """Unlearn each target's secret from ``model`` with REVS; the model is edited in place.
@@ -186,6 +198,9 @@ def unlearn(
         targets: records (prompt, secret): the secret's selected tokens are demoted after the
             prompt. A file of them: :func:`revs.data.load_records`.
         config: the method's settings (default :class:`REVSConfig`).
+        contrast: records of *other* secrets of the same kind (never unlearned), for
+            ``score_method="contrastive"``: with the other targets, they show which neurons
+            fire whenever any such secret is written.
         progress: show a progress bar (one step per target token).
 
     Returns:
@@ -207,7 +222,7 @@ def unlearn(
     fingerprint = model_fingerprint(model)
     pad_id = tokenizer.pad_token_id or 0
     ranks_before = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
-    contrasts = (_contrast_activations(model, plan, targets)
+    contrasts = (_contrast_activations(model, tokenizer, plan, targets, contrast, config)
                  if config.score_method == "contrastive" else None)
 
     edits: list[NeuronEdit] = []
@@ -229,6 +244,8 @@ def unlearn(
                     lens = _lens_ranks(forward, range(layer, n_layers), projection, token.token_id)
                 residual_rank, mlp_rank = lens[layer]
                 if layer_skip_reason(residual_rank, mlp_rank, config):
+                    continue
+                if config.layers is not None and layer not in config.layers:
                     continue
                 rows = neuron_weights(model, layer, layout)  # [d_mlp, d_model]
                 u = acts.mlp_activations[0, -1]  # [d_mlp]

@@ -45,6 +45,9 @@ def test_relative_bands_scale_the_paper_bands():
     ("act_filter", 10, "act_filter"),
     ("step_grow", 0.9, "step_grow"),
     ("initial_logit_step", 10.0, "initial_logit_step"),
+    ("score_method", "grad", "score_method"),
+    ("token_method", "longest", "token_method"),
+    ("contrast_rank", 0, "at least 1"),
 ])
 def test_inconsistent_settings_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):

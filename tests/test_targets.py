@@ -47,6 +47,8 @@ def test_frequent_and_random_orderings(byte_tokenizer):
     assert first == again and first != other
     assert sorted(t.position for t in first) == list(range(1, 11))
     assert random.getstate() == state  # the global RNG is never touched
+    last = select_target_tokens(byte_tokenizer, record, max_tokens=2, method="last")
+    assert [(t.text, t.position) for t in last] == [("6", 10), ("4", 9)]
 
 
 def test_bad_inputs(byte_tokenizer):

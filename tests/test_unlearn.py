@@ -164,3 +164,26 @@ def test_low_precision_models(arch, dtype, byte_tokenizer):
     assert all(neuron_weights(model, layer).dtype == dtype for layer in range(3))
     revert_edits_(model, result.edits)
     assert _unchanged(model, before)
+
+
+def test_layers_setting_limits_the_edited_layers(byte_tokenizer):
+    model = build_tiny_model("llama")
+    result = _run(model, byte_tokenizer, config=dataclasses.replace(FORCE, layers=(1,)))
+    assert result.edits and {edit.layer for edit in result.edits} == {1}
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_contrastive_score_uses_the_other_secrets(arch, byte_tokenizer):
+    model = build_tiny_model(arch)
+    before = _snapshot(model)
+    config = dataclasses.replace(FORCE, score_method="contrastive", contrast_rank=255)
+    result = _run(model, byte_tokenizer, config=config)
+    assert result.edits
+    revert_edits_(model, result.edits)
+    assert _unchanged(model, before)
+    with pytest.raises(ValueError, match="other secrets"):
+        unlearn(model, byte_tokenizer, TARGETS[:1], config, progress=False)
+    assert _unchanged(model, before)
+    extra = [Record("c", "ssn", "Cy's number:", " 555-01-2222")]
+    alone = unlearn(model, byte_tokenizer, TARGETS[:1], config, contrast=extra, progress=False)
+    assert alone.tokens and all(t.target == 0 for t in alone.tokens)
