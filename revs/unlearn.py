@@ -180,6 +180,7 @@ def _lens_ranks(
     return {layer: tuple(ranks[j].tolist()) for j, layer in enumerate(layers)}
 
 
+@torch.no_grad()
 def unlearn(
     model: nn.Module,
     tokenizer,

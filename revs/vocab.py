@@ -40,12 +40,13 @@ class VocabProjection:
         w_unembed, b_unembed = unembedding(model, layout)
         self.device = w_unembed.device
         # .float() is free for a float32 model: these alias the parameters, no copy.
-        self.w_unembed = w_unembed.float()  # [d_vocab, d_model]
-        self.b_unembed = None if b_unembed is None else b_unembed.float()  # [d_vocab]
+        self.w_unembed = w_unembed.detach().float()  # [d_vocab, d_model]
+        self.b_unembed = None if b_unembed is None else b_unembed.detach().float()  # [d_vocab]
         self.norm_kind = norm.kind
         self.norm_eps = norm.eps
-        self.norm_weight = norm.weight.to(self.device, torch.float32)  # [d_model]
-        self.norm_bias = None if norm.bias is None else norm.bias.to(self.device, torch.float32)
+        self.norm_weight = norm.weight.detach().to(self.device, torch.float32)  # [d_model]
+        bias = None if norm.bias is None else norm.bias.detach()
+        self.norm_bias = None if bias is None else bias.to(self.device, torch.float32)
         self.d_vocab, self.d_model = self.w_unembed.shape
         self._pinv: torch.Tensor | None = None
 
