@@ -13,7 +13,7 @@ from .data.records import Record
 from .generation import greedy_continuations, pad_batch
 from .hooks import capture
 from .layout import decoder_layers, get_layout
-from .targets import TargetToken, select_target_tokens
+from .targets import TargetToken, tokens_for
 from .vocab import token_rank, vocab_projection
 
 __all__ = [
@@ -116,10 +116,7 @@ def sequence_scores(
     """
     owner, tokens = [], []
     for i, record in enumerate(records):
-        selected = select_target_tokens(
-            tokenizer, record, max_tokens=config.max_tokens, method=config.token_method,
-            skip=config.skip, stop=config.stop, skip_whitespace=config.skip_whitespace,
-            seed=config.seed)
+        selected = tokens_for(tokenizer, record, config)
         owner += [i] * len(selected)
         tokens += selected
     scores = capped_rank_score(

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .config import TOKEN_METHODS
+from .config import TOKEN_METHODS, REVSConfig
 from .data.records import Record
 from .generation import encode
 
-__all__ = ["TOKEN_METHODS", "TargetToken", "select_target_tokens"]
+__all__ = ["TOKEN_METHODS", "TargetToken", "select_target_tokens", "tokens_for"]
 
 TokenMethod = Literal["rarest", "frequent", "first", "last", "random"]
 
@@ -109,3 +109,12 @@ def select_target_tokens(
     elif method == "random":
         random.Random(seed).shuffle(candidates)
     return candidates[:max_tokens] if max_tokens else candidates
+
+
+def tokens_for(tokenizer, record: Record, config: REVSConfig) -> list[TargetToken]:
+    """:func:`select_target_tokens` with the token settings of ``config``."""
+    return select_target_tokens(
+        tokenizer, record, max_tokens=config.max_tokens, method=config.token_method,
+        skip=config.skip, stop=config.stop, skip_whitespace=config.skip_whitespace,
+        seed=config.seed,
+    )

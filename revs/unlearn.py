@@ -31,7 +31,7 @@ from .layout import decoder_layers, get_layout, neuron_weights
 from .metrics import token_ranks
 from .patch import Patch, model_fingerprint, target_hashes
 from .select import layer_skip_reason, select_neurons
-from .targets import TargetToken, select_target_tokens
+from .targets import TargetToken, tokens_for
 from .vocab import token_rank, vocab_projection
 
 __all__ = ["TokenReport", "UnlearnResult", "plan_tokens", "unlearn"]
@@ -114,11 +114,7 @@ def plan_tokens(
     plan = []
     for i, record in enumerate(targets):
         try:
-            tokens = select_target_tokens(
-                tokenizer, record, max_tokens=config.max_tokens, method=config.token_method,
-                skip=config.skip, stop=config.stop, skip_whitespace=config.skip_whitespace,
-                seed=config.seed,
-            )
+            tokens = tokens_for(tokenizer, record, config)
         except ValueError as error:
             raise ValueError(f"target {i}: {error}") from None
         plan.extend((i, token) for token in tokens)
