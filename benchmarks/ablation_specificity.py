@@ -24,6 +24,10 @@ ROWS: dict[str, dict] = {
     "+ last token only": {"residual_band": (150, 1000), "layers": tuple(range(15, 30)),
                           "score_method": "contrastive", "token_method": "last",
                           "max_tokens": 1},
+    "+ protect the other digits": {"residual_band": (150, 1000), "layers": tuple(range(15, 30)),
+                                   "score_method": "contrastive", "token_method": "last",
+                                   "max_tokens": 1, "protect_tokens": 9},
+    "paper bands + protect the other digits": {"protect_tokens": 9},
 }
 
 COLUMNS = ("efficacy", "generality", "generality_output", "specificity", "leaked_forget",

@@ -72,6 +72,10 @@ class REVSConfig:
     it at or below the upper end does not promote it and is skipped."""
     neuron_band: Band = (30_000, 45_000)
     """Band each edited neuron's projection must rank the token in after demotion."""
+    protect_tokens: int = 0
+    """Ours (0 = the paper): hold the logits of this many tokens fixed while demoting, namely
+    those the paper's pseudo-inverse direction drags down most with the target (for a digit:
+    the other nine digits; see :meth:`revs.vocab.VocabProjection.demotion_direction`)."""
     layers: tuple[int, ...] | None = None
     """Layers that may be edited (ours; the paper considers every layer). ``None``: all."""
     max_iter_mlp: int = 100
@@ -118,6 +122,8 @@ class REVSConfig:
                 f"act_filter must be 'positive' or an int >= n_neurons ({self.n_neurons}), "
                 f"got {self.act_filter!r}"
             )
+        if self.protect_tokens < 0:
+            raise ValueError(f"protect_tokens must be >= 0, got {self.protect_tokens}")
         if self.score_method not in SCORE_METHODS:
             raise ValueError(
                 f"unknown score_method {self.score_method!r}; choose from {SCORE_METHODS}"

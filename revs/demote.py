@@ -78,7 +78,8 @@ def demote_rank(
         logits = logits + projection.b_unembed
     rank_before = token_rank(logits, target_id)  # [n]
     step = torch.where(rank_before < low, config.initial_logit_step, 0.0)  # [n]
-    direction = projection.pinv[:, target_id]  # [d_model]: raises logit t alone by one
+    # [d_model]: raises logit t by one (alone, or holding the protected tokens fixed)
+    direction, _ = projection.demotion_direction(target_id, config.protect_tokens)
     fast = closed_form and projection.norm_kind == "rms" and projection.b_unembed is None
     if fast:
         q = projection.w_unembed @ direction  # [d_vocab]

@@ -122,6 +122,39 @@ class VocabProjection:
         normed = z @ self.pinv.T  # [..., d_model]
         return self.denormalize(normed, reference)
 
+    def demotion_direction(self, token_id: int, protect: int = 0) -> tuple[torch.Tensor, list[int]]:
+        """The normalized-space direction that lowers ``token_id``'s logit; ``[d_model]``.
+
+        ``protect = 0``: ``pinv[:, t]``, REVS's map back of a change of logit ``t`` alone. Its
+        effect on the logits, ``q = U pinv[:, t]``, is the projection of ``e_t`` onto the
+        unembedding's column space, so tokens whose unembeddings resemble ``t``'s move with it
+        (on SmolLM2, lowering one digit lowers every digit by ~60 % as much).
+        ``protect = m`` (ours, not in the paper): the ``m`` tokens that ``q`` moves most are held
+        fixed: ``d = pinv[:, t] - pinv[:, P] w`` with ``(U pinv)[P, P] w = q[P]``, so
+        ``U d`` is zero on ``P``. ``d`` is rescaled to lower ``t`` as much as ``pinv[:, t]``.
+
+        Returns:
+            ``(direction [d_model], protected token ids)``.
+        """
+        direction = self.pinv[:, token_id]  # [d_model]
+        if protect <= 0:
+            return direction, []
+        q = self.w_unembed @ direction  # [d_vocab]
+        q[token_id] = -float("inf")
+        protected = torch.topk(q, min(protect, self.d_vocab - 1)).indices  # [m]
+        basis = self.pinv[:, protected]  # [d_model, m]
+        gram = self.w_unembed[protected] @ basis  # [m, m] = (U pinv)[P, P]
+        weights = torch.linalg.lstsq(gram, (self.w_unembed[protected] @ direction)[:, None])
+        adjusted = direction - (basis @ weights.solution)[:, 0]
+        own = self.w_unembed[token_id] @ adjusted
+        if not torch.isfinite(own) or own <= 1e-6 * (self.w_unembed[token_id] @ direction):
+            raise ValueError(
+                f"token {token_id} cannot be lowered while holding its {protect} most similar "
+                "tokens fixed; lower protect_tokens"
+            )
+        scale = (self.w_unembed[token_id] @ direction) / own
+        return adjusted * scale, protected.tolist()
+
     @staticmethod
     def _check_width(t: torch.Tensor, width: int, name: str) -> torch.Tensor:
         if not isinstance(t, torch.Tensor):

@@ -48,6 +48,7 @@ def test_relative_bands_scale_the_paper_bands():
     ("score_method", "grad", "score_method"),
     ("token_method", "longest", "token_method"),
     ("contrast_rank", 0, "at least 1"),
+    ("protect_tokens", -1, "protect_tokens"),
 ])
 def test_inconsistent_settings_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):

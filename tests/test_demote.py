@@ -65,3 +65,13 @@ def test_neurons_are_not_modified_and_band_is_validated():
     with pytest.raises(ValueError, match="reaches the vocabulary size"):
         demote_rank(vocab_projection(model), x, 3,
                     dataclasses.replace(CONFIG, neuron_band=(100, D_VOCAB)))
+
+
+@pytest.mark.parametrize("layout", ["llama", "gpt2"])
+def test_demotion_with_protected_tokens_still_lands_in_the_band(layout):
+    model = build_tiny_model(layout)
+    x = _promoting_neurons(model, 7)
+    config = dataclasses.replace(CONFIG, protect_tokens=4)
+    result = demote_rank(vocab_projection(model), x, 7, config)
+    assert result.in_band.all() and result.logit_step.ne(0).any()
+    assert not torch.equal(result.delta, demote_rank(vocab_projection(model), x, 7, CONFIG).delta)

@@ -151,3 +151,19 @@ def test_low_precision_models_project_in_float32(dtype, token_ids):
     back = project_back(model, logits, resid)
     assert back.dtype == torch.float32
     assert_close(back, resid.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_demotion_direction_holds_protected_tokens_fixed(tiny):
+    _, model = tiny
+    proj = vocab_projection(model)
+    plain, none = proj.demotion_direction(7, 0)
+    assert none == [] and torch.equal(plain, proj.pinv[:, 7])
+    direction, protected = proj.demotion_direction(7, 5)
+    assert len(protected) == 5 and 7 not in protected
+    # The protected tokens are those the plain direction moves most.
+    q = proj.w_unembed @ plain
+    q[7] = -float("inf")
+    assert set(protected) == set(torch.topk(q, 5).indices.tolist())
+    moved = proj.w_unembed @ direction  # [d_vocab]
+    assert moved[protected].abs().max() < 1e-4 * moved[7].abs()
+    assert_close(moved[7], (proj.w_unembed @ plain)[7])
