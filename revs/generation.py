@@ -28,6 +28,7 @@ __all__ = [
     "greedy_continuations",
     "greedy_matches_ids",
     "pad_batch",
+    "sampled_continuations",
 ]
 
 
@@ -154,6 +155,32 @@ def greedy_continuations(
     batch_size: int = 32,
 ) -> list[str]:
     """Greedy continuation of each prompt (left-padded batches, no special tokens added)."""
+    return _continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                          batch_size=batch_size, sampling={"do_sample": False})
+
+
+def sampled_continuations(
+    model: nn.Module, tokenizer, prompts: Sequence[str], *, samples: int = 20,
+    temperature: float = 1.0, max_new_tokens: int = 20, batch_size: int = 32, seed: int = 0,
+) -> list[list[str]]:
+    """``samples`` continuations of each prompt drawn at ``temperature`` (no top-k / top-p).
+
+    Seeded locally: the global RNG state is restored afterwards. Returns ``[n_prompts][samples]``.
+    """
+    if samples < 1 or temperature <= 0:
+        raise ValueError(f"need samples >= 1 and temperature > 0, got {samples}, {temperature}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        flat = _continuations(
+            model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+            batch_size=max(1, batch_size // samples),
+            sampling={"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0,
+                      "num_return_sequences": samples},
+        )
+    return [flat[i * samples : (i + 1) * samples] for i in range(len(prompts))]
+
+
+def _continuations(model, tokenizer, prompts, *, max_new_tokens, batch_size, sampling):
     device = next(model.parameters()).device
     texts = []
     for start in range(0, len(prompts), batch_size):
@@ -161,8 +188,8 @@ def greedy_continuations(
         ids, mask = pad_batch([tokenizer(p, add_special_tokens=False).input_ids for p in batch],
                               tokenizer.pad_token_id, side="left")
         out = model.generate(
-            input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
-            max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+            input_ids=ids.to(device), attention_mask=mask.to(device),
+            max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling,
         )
         texts.extend(tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True))
     return texts

@@ -62,15 +62,25 @@ def perplexity(
     return math.exp(total_nll / total_tokens)
 
 
-def capped_rank_score(ranks: torch.Tensor, k: int) -> torch.Tensor:
+def capped_rank_score(ranks: torch.Tensor, k: int, d_vocab: int | None = None) -> torch.Tensor:
     """``min(1, rank / k)`` (spec §4.2): 0 when the token is top-1, 1 from rank ``k`` on.
+
+    With ``d_vocab``, also the official code's "top" score (spec §8.2 #1, reproduced for the
+    attacks): ``round(min(1, (V - rank) / k))``, which is 0 only for a token in the bottom ~k/2
+    of the vocabulary (an attacker reads the bottom of the lens too); the score is the minimum.
 
     >>> capped_rank_score(torch.tensor([0, 50, 100, 250]), 100).tolist()
     [0.0, 0.5, 1.0, 1.0]
+    >>> capped_rank_score(torch.tensor([960, 940]), 100, d_vocab=1000).tolist()
+    [0.0, 1.0]
     """
     if k < 1:
         raise ValueError(f"k must be a positive rank threshold, got {k}")
-    return (ranks.float() / k).clamp(max=1.0)
+    bottom = (ranks.float() / k).clamp(max=1.0)
+    if d_vocab is None:
+        return bottom
+    top = ((d_vocab - ranks.float()) / k).clamp(max=1.0).round()
+    return torch.minimum(bottom, top)
 
 
 @torch.no_grad()
@@ -106,12 +116,13 @@ def token_ranks(
 
 def sequence_scores(
     model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *, k: int = 100,
-    layers: Sequence[int] | None = None,
+    layers: Sequence[int] | None = None, two_sided: bool = False,
 ) -> torch.Tensor:
     """Per record and layer: the max over its selected tokens of ``min(1, rank / k)`` (§4.2).
 
     The tokens are those :func:`revs.unlearn` edits under ``config``, keyed by position (fixes
-    §8.2 #2 and #3). ``layers`` default to the last one. Returns ``[n_records, n_layers_asked]``:
+    §8.2 #2 and #3). ``layers`` default to the last one; ``two_sided`` adds the official bottom
+    check (:func:`capped_rank_score` with ``d_vocab``). Returns ``[n_records, n_layers_asked]``:
     1 means no selected token of the secret is within the top ``k`` at that layer.
     """
     owner, tokens = [], []
@@ -119,8 +130,9 @@ def sequence_scores(
         selected = tokens_for(tokenizer, record, config)
         owner += [i] * len(selected)
         tokens += selected
+    d_vocab = vocab_projection(model).d_vocab if two_sided else None
     scores = capped_rank_score(
-        token_ranks(model, tokens, layers=layers, pad_id=tokenizer.pad_token_id or 0), k
+        token_ranks(model, tokens, layers=layers, pad_id=tokenizer.pad_token_id or 0), k, d_vocab
     )  # [n_tokens, n_layers]
     per_record = torch.zeros(len(records), scores.shape[1])
     index = torch.tensor(owner)[:, None].expand_as(scores)
