@@ -34,8 +34,7 @@ def main() -> None:
 
     from revs import REVSConfig
     from revs.data import load_dataset, split_records
-    from revs.generation import pad_batch
-    from revs.hooks import capture
+    from revs.hooks import last_token_activations
     from revs.layout import decoder_layers, get_layout, neuron_weights
     from revs.testbed import memorize
     from revs.unlearn import plan_tokens
@@ -53,17 +52,8 @@ def main() -> None:
     secrets = sorted({r.target for r in records})
     by_secret = {s: next(r for r in records if r.target == s) for s in secrets}
 
-    @torch.no_grad()
-    def activations(prefixes: list[list[int]]) -> torch.Tensor:  # [n_layers, n, d_mlp]
-        chunks = []
-        for start in range(0, len(prefixes), 32):
-            ids, mask = pad_batch(prefixes[start:start + 32], tokenizer.pad_token_id or 0)
-            with capture(model, sites=("mlp_activations",), positions=mask.sum(1) - 1,
-                         layout=layout) as acts:
-                model(input_ids=ids, attention_mask=mask, use_cache=False)
-            chunks.append(torch.stack([acts.get(i, "mlp_activations")[:, 0]
-                                       for i in range(n_layers)]))
-        return torch.cat(chunks, 1).float()
+    def activations(prefixes: list) -> torch.Tensor:  # [n_layers, n, d_mlp]
+        return last_token_activations(model, prefixes, pad_id=tokenizer.pad_token_id or 0).float()
 
     contexts = [(s, t) for s in secrets for _, t in plan_tokens(tokenizer, [by_secret[s]], every)]
     background = activations([t.prefix_ids for _, t in contexts])

@@ -32,7 +32,7 @@ from torch import nn
 
 from .layout import ModelLayout, decoder_layers, get_layout, layer_module
 
-__all__ = ["SITES", "Activations", "LayerActivations", "capture"]
+__all__ = ["SITES", "Activations", "LayerActivations", "capture", "last_token_activations"]
 
 SITES = ("residual_before", "attention_out", "mlp_activations", "mlp_out", "residual_after")
 
@@ -193,3 +193,27 @@ def capture(
     finally:
         for handle in handles:
             handle.remove()
+
+
+@torch.no_grad()
+def last_token_activations(
+    model: nn.Module, prefixes: list[list[int]] | list[tuple[int, ...]], *,
+    site: str = "mlp_activations", pad_id: int = 0, batch_size: int = 32,
+) -> torch.Tensor:
+    """``site`` of every layer at each prefix's last token. ``[n_layers, n_prefixes, width]``.
+
+    Prefixes (token ids) are right-padded in batches and read at their own last position.
+    """
+    from .generation import pad_batch  # generation imports nothing from here; keep it so
+
+    layout = get_layout(model)
+    n_layers = len(decoder_layers(model, layout))
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(prefixes), batch_size):
+        ids, mask = pad_batch(list(prefixes[start : start + batch_size]), pad_id)
+        with capture(model, sites=(site,), positions=mask.sum(1) - 1, stop_after=n_layers - 1,
+                     layout=layout) as acts:
+            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
+        chunks.append(torch.stack([acts.get(layer, site)[:, 0] for layer in range(n_layers)]))
+    return torch.cat(chunks, 1)

@@ -25,8 +25,7 @@ from .data.records import Record
 from .demote import demote_in_layer
 from .edit import NeuronEdit, apply_edits_, revert_edits_
 from .forward import PrefixForward
-from .generation import pad_batch
-from .hooks import capture
+from .hooks import last_token_activations
 from .layout import decoder_layers, get_layout, neuron_weights
 from .metrics import token_ranks
 from .patch import Patch, model_fingerprint, target_hashes
@@ -137,20 +136,9 @@ def _contrast_activations(
     every = dataclasses.replace(config, max_tokens=None, token_method="first")
     contexts = [(record.target, token) for record in pool
                 for _, token in plan_tokens(tokenizer, [record], every)]
-    layout = get_layout(model)
-    n_layers = len(decoder_layers(model, layout))
-    device = next(model.parameters()).device
-    chunks = []
-    for start in range(0, len(contexts), 32):
-        batch = [token.prefix_ids for _, token in contexts[start : start + 32]]
-        ids, mask = pad_batch(batch, tokenizer.pad_token_id or 0)
-        with capture(model, sites=("mlp_activations",), positions=mask.sum(1) - 1,
-                     stop_after=n_layers - 1, layout=layout) as acts:
-            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-        chunks.append(torch.stack(
-            [acts.get(layer, "mlp_activations")[:, 0] for layer in range(n_layers)]
-        ))  # [n_layers, batch, d_mlp]
-    stacked = torch.cat(chunks, 1)  # [n_layers, n_contexts, d_mlp]
+    stacked = last_token_activations(model, [token.prefix_ids for _, token in contexts],
+                                     pad_id=tokenizer.pad_token_id or 0)
+    # [n_layers, n_contexts, d_mlp]
     secrets = [secret for secret, _ in contexts]
     contrasts = []
     for target, _ in plan:
