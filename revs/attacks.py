@@ -126,7 +126,7 @@ def delta_attack(model: nn.Module, tokenizer, records: Sequence[Record], config:
                 n_top = min(candidates, change.shape[-1])
                 top = torch.topk(change, n_top, dim=-1).indices  # [b, L - 1, n_top]
                 wanted = torch.tensor([t.token_id for t in batch], device=top.device)
-                hit = top.eq(wanted[:, None, None])  # [b, L - 1, candidates]
+                hit = top.eq(wanted[:, None, None])  # [b, L - 1, n_top]
                 place = torch.where(hit.any(-1), hit.float().argmax(-1).float(), 1e6)
                 item_scores.append((place / k).clamp(max=1.0).flatten())
         per_record.append(torch.cat(item_scores).mean())
@@ -146,6 +146,8 @@ def extraction_rate(model: nn.Module, tokenizer, records: Sequence[Record], *,
     A record leaks when ``secret.strip()`` occurs in prompt + continuation (as specificity) for
     the greedy continuation or any of ``samples`` continuations sampled at ``temperature``.
     """
+    if not records:
+        raise ValueError("extraction_rate needs at least one record")
     prompts = [r.prompt[-prompt_chars:] for r in records]
     greedy = greedy_continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
     drawn = (sampled_continuations(model, tokenizer, prompts, samples=samples,

@@ -169,7 +169,8 @@ def sampled_continuations(
     """
     if samples < 1 or temperature <= 0:
         raise ValueError(f"need samples >= 1 and temperature > 0, got {samples}, {temperature}")
-    with torch.random.fork_rng(devices=[]):
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         flat = _continuations(
             model, tokenizer, prompts, max_new_tokens=max_new_tokens,
