@@ -54,6 +54,7 @@ def demote_rank(
     config: REVSConfig,
     *,
     closed_form: bool = True,
+    logits: torch.Tensor | None = None,
 ) -> Demotion:
     """Lower ``target_id`` into ``config.neuron_band`` in each neuron's vocabulary projection.
 
@@ -65,6 +66,8 @@ def demote_rank(
             ``step_grow`` and ``step_shrink``.
         closed_form: rank the edited vectors from the closed form where it applies (RMSNorm, no
             unembedding bias); ``False`` re-projects them at every iteration (slower; a check).
+        logits: the vectors' projection ``[n_neurons, d_vocab]`` if already computed
+            (:attr:`revs.select.NeuronSelection.logits`).
 
     Returns:
         A :class:`Demotion`; the vectors themselves are not modified.
@@ -73,16 +76,20 @@ def demote_rank(
     low, high = config.neuron_band
     x = neurons.to(projection.device, torch.float32)  # [n, d_model]
     normed = projection.normalize(x)  # [n, d_model]
-    logits = normed @ projection.w_unembed.T  # [n, d_vocab]
-    if projection.b_unembed is not None:
-        logits = logits + projection.b_unembed
+    if logits is None:
+        logits = normed @ projection.w_unembed.T  # [n, d_vocab]
+        if projection.b_unembed is not None:
+            logits = logits + projection.b_unembed
+    elif logits.shape != (x.shape[0], projection.d_vocab):
+        raise ValueError(f"logits must be [n_neurons, d_vocab] = [{x.shape[0]}, "
+                         f"{projection.d_vocab}], got {list(logits.shape)}")
     rank_before = token_rank(logits, target_id)  # [n]
     step = torch.where(rank_before < low, config.initial_logit_step, 0.0)  # [n]
     # [d_model]: raises logit t by one (alone, or holding the protected tokens fixed)
     direction, _ = projection.demotion_direction(target_id, config.protect_tokens)
     fast = closed_form and projection.norm_kind == "rms" and projection.b_unembed is None
     if fast:
-        q = projection.w_unembed @ direction  # [d_vocab]
+        q = projection.demotion_effect(target_id, config.protect_tokens)  # [d_vocab]
 
     def rank_after(step: torch.Tensor) -> torch.Tensor:  # [n]
         if fast:
@@ -173,6 +180,8 @@ def demote_in_layer(
     residual: torch.Tensor,
     token_id: int,
     config: REVSConfig,
+    *,
+    candidate_logits: torch.Tensor | None = None,
 ) -> LayerDemotion:
     """Demote ``token_id`` in as many of ``candidates`` as the bands ask for (spec §2.5-2.6).
 
@@ -188,10 +197,11 @@ def demote_in_layer(
             output projection, so no forward pass is needed.
         token_id: the token to demote.
         config: bands, counts and iteration caps.
+        candidate_logits: the candidates' vocabulary projections ``[n, d_vocab]``, if known.
     """
     candidates = candidates.to(neuron_rows.device)
     original = neuron_rows[candidates].clone()  # [n, d_model]
-    demotion = demote_rank(projection, original, token_id, config)
+    demotion = demote_rank(projection, original, token_id, config, logits=candidate_logits)
     device = projection.device
     delta = demotion.delta.to(device)  # [n, d_model]
     acts = activations[candidates.to(activations.device)].to(device, torch.float32)  # [n]

@@ -45,6 +45,8 @@ class NeuronSelection:
     neurons: torch.Tensor  # [n] int64 indices into d_mlp, best first
     scores: torch.Tensor  # [n] float32: the score each was ordered by
     token_ranks: torch.Tensor  # [n] int64: the token's rank in each neuron's projection
+    logits: torch.Tensor | None = None
+    """``[n, d_vocab]`` float32: each neuron's vocabulary projection (reused by the demotion)."""
 
 
 def _candidates(activations: torch.Tensor, config: REVSConfig) -> torch.Tensor:
@@ -84,14 +86,14 @@ def select_neurons(
         generator = torch.Generator().manual_seed(config.seed + token_id)
         scores = torch.rand(activations.shape[0], generator=generator)
         chosen = torch.topk(scores, min(config.n_neurons, scores.shape[0])).indices
-        ranks = _neuron_ranks(neuron_rows, chosen, projection, token_id)
-        return NeuronSelection(chosen.to(activations.device), scores[chosen], ranks)
+        logits, ranks = _neuron_ranks(neuron_rows, chosen, projection, token_id)
+        return NeuronSelection(chosen.to(activations.device), scores[chosen], ranks, logits)
 
     candidates = _candidates(activations, config)  # [n_candidates]
     if candidates.numel() == 0:
         empty = torch.zeros(0, dtype=torch.long, device=activations.device)
         return NeuronSelection(empty, empty.float(), empty)
-    ranks = _neuron_ranks(neuron_rows, candidates, projection, token_id)  # [n_candidates]
+    logits, ranks = _neuron_ranks(neuron_rows, candidates, projection, token_id)
     acts = activations[candidates].float()
     if method == "rank":
         scores, largest = ranks.float(), False
@@ -113,12 +115,14 @@ def select_neurons(
     else:
         raise ValueError(f"unknown score_method {method!r}")
     order = torch.topk(scores, min(config.n_neurons, scores.shape[0]), largest=largest).indices
-    return NeuronSelection(candidates[order], scores[order], ranks[order])
+    return NeuronSelection(candidates[order], scores[order], ranks[order],
+                           logits[order.to(logits.device)])
 
 
 def _neuron_ranks(
     neuron_rows: torch.Tensor, index: torch.Tensor, projection: VocabProjection, token_id: int
-) -> torch.Tensor:
-    """Rank of ``token_id`` in the projection of the indexed neurons. ``[n]`` int64."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indexed neurons' projections ``[n, d_vocab]`` and the token's rank in each ``[n]``."""
     rows = neuron_rows[index.to(neuron_rows.device)].to(projection.device)  # [n, d_model]
-    return token_rank(projection.project(rows), token_id).to(index.device)
+    logits = projection.project(rows)
+    return logits, token_rank(logits, token_id).to(index.device)

@@ -224,9 +224,10 @@ def unlearn(
                 acts = forward[layer]
                 residual = acts.residual_after[0, -1]  # [d_model]
                 mlp_out = acts.mlp_out[0, -1]  # [d_model]
-                if forward.passes != lens_pass:  # new activations: rank this and later layers
+                if forward.passes != lens_pass:  # new activations: rank every layer they reach
                     lens_pass = forward.passes
-                    lens = _lens_ranks(forward, range(layer, n_layers), projection, token.token_id)
+                    lens = _lens_ranks(forward, range(layer, forward.fresh), projection,
+                                       token.token_id)
                 residual_rank, mlp_rank = lens[layer]
                 if layer_skip_reason(residual_rank, mlp_rank, config):
                     continue
@@ -241,7 +242,8 @@ def unlearn(
                 if selection.neurons.numel() == 0:
                     continue
                 result = demote_in_layer(projection, layer, rows, selection.neurons, u, mlp_out,
-                                         residual, token.token_id, config)
+                                         residual, token.token_id, config,
+                                         candidate_logits=selection.logits)
                 if result.edit is None:
                     continue
                 apply_edits_(model, [result.edit])

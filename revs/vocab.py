@@ -49,6 +49,9 @@ class VocabProjection:
         self.norm_bias = None if bias is None else bias.to(self.device, torch.float32)
         self.d_vocab, self.d_model = self.w_unembed.shape
         self._pinv: torch.Tensor | None = None
+        # (token, protect) -> (direction, protected ids, U @ direction); REVS demotes the same
+        # few tokens in many layers, and U @ direction costs a full pass over the unembedding.
+        self._directions: dict[tuple[int, int], tuple[torch.Tensor, list[int], torch.Tensor]] = {}
 
     @property
     def pinv(self) -> torch.Tensor:
@@ -136,6 +139,25 @@ class VocabProjection:
         Returns:
             ``(direction [d_model], protected token ids)``.
         """
+        direction, protected, _ = self._demotion(token_id, protect)
+        return direction, protected
+
+    def demotion_effect(self, token_id: int, protect: int = 0) -> torch.Tensor:
+        """``U d``: how one unit of :meth:`demotion_direction` moves every logit; ``[d_vocab]``."""
+        return self._demotion(token_id, protect)[2]
+
+    def _demotion(
+        self, token_id: int, protect: int
+    ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
+        key = (int(token_id), max(int(protect), 0))
+        if key not in self._directions:
+            if len(self._directions) >= 256:  # each entry holds a d_vocab vector
+                self._directions.pop(next(iter(self._directions)))
+            direction, protected = self._direction(*key)
+            self._directions[key] = (direction, protected, self.w_unembed @ direction)
+        return self._directions[key]
+
+    def _direction(self, token_id: int, protect: int) -> tuple[torch.Tensor, list[int]]:
         direction = self.pinv[:, token_id]  # [d_model]
         if protect <= 0:
             return direction, []
@@ -251,4 +273,5 @@ def token_rank(logits: torch.Tensor, token_id: int | torch.Tensor) -> torch.Tens
             f"shape {tuple(logits.shape[:-1])}"
         ) from None
     target = logits.gather(-1, ids.unsqueeze(-1))  # [..., 1]
-    return (logits > target).sum(-1)
+    # Counting in int32 is faster than bool's default int64 sum; no vocabulary reaches 2**31.
+    return (logits > target).sum(-1, dtype=torch.int32).long()

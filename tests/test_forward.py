@@ -1,6 +1,7 @@
 import pytest
 import torch
-from conftest import D_MODEL, N_LAYERS, build_tiny_model
+from conftest import D_MODEL, N_LAYERS, TINY_CONFIGS, build_tiny_model
+from transformers import AutoModelForCausalLM
 
 from revs.edit import NeuronEdit, apply_edits_
 from revs.forward import PrefixForward
@@ -108,3 +109,26 @@ def test_an_existing_forward_attribute_is_kept(token_ids):
     assert layer0.__dict__["forward"] is wrapper
     assert len(wrapper_calls) == 1
     assert all("forward" not in layer.__dict__ for layer in decoder_layers(model)[1:])
+
+
+def test_passes_stop_early_after_an_edit_and_still_match_a_full_pass(token_ids):
+    config = TINY_CONFIGS["llama"]()
+    config.num_hidden_layers = 8
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(config).eval()
+    ids = _ids(token_ids)
+    forward = PrefixForward(model, ids)
+    forward[0]
+    assert forward.layers_run == 8  # the first pass runs every layer
+    apply_edits_(model, [_edit(model, 1)])
+    forward.invalidate(1)
+    forward[1]
+    assert (forward.passes, forward.layers_run, forward.fresh) == (2, 10, 3)  # layers 1-2 only
+    forward[3]
+    assert forward.layers_run == 14  # no edit in between: the next pass runs 4 layers
+    got = [forward[layer] for layer in range(8)]
+    assert forward.layers_run == 15
+    want = _full_pass(model, ids)
+    for layer in range(8):
+        _assert_same(got[layer], want[layer])
