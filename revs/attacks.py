@@ -37,9 +37,12 @@ from .vocab import vocab_projection
 __all__ = [
     "PERTURBATION_CHARACTERS",
     "delta_attack",
+    "delta_places",
+    "delta_score",
     "extraction_rate",
     "logit_lens_attack",
     "perturb_prompt",
+    "perturb_records",
     "perturbation_attack",
     "resistance_score",
 ]
@@ -86,25 +89,35 @@ def perturbation_attack(model: nn.Module, tokenizer, records: Sequence[Record],
                         config: REVSConfig, *, k: int = 100, seed: int = 0,
                         mode: Literal["spaces", "mixed"] = "mixed", insertions: int = 10) -> float:
     """PA@k: :func:`logit_lens_attack` on :func:`perturb_prompt`-ed prompts (prefixes rebuilt)."""
-    if mode not in ("spaces", "mixed"):
-        raise ValueError(f"unknown perturbation mode {mode!r}; choose 'spaces' or 'mixed'")
-    perturbed = [dataclasses.replace(r, prompt=perturb_prompt(r.prompt, seed=seed, mode=mode,
-                                                              insertions=insertions))
-                 for r in records]
+    perturbed = perturb_records(records, seed=seed, mode=mode, insertions=insertions)
     return logit_lens_attack(model, tokenizer, perturbed, config, k=k)
 
 
+def perturb_records(records: Sequence[Record], *, seed: int = 0,
+                    mode: Literal["spaces", "mixed"] = "mixed", insertions: int = 10
+                    ) -> list[Record]:
+    """The records with :func:`perturb_prompt`-ed prompts (the perturbation attack's inputs)."""
+    if mode not in ("spaces", "mixed"):
+        raise ValueError(f"unknown perturbation mode {mode!r}; choose 'spaces' or 'mixed'")
+    return [dataclasses.replace(r, prompt=perturb_prompt(r.prompt, seed=seed, mode=mode,
+                                                         insertions=insertions))
+            for r in records]
+
+
 @torch.no_grad()
-def delta_attack(model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
-                 k: int = 100, candidates: int = 500, batch_size: int = 16) -> float:
-    """DA@k: ``min_S mean_(token, l, site) min(1, q / k)`` (spec §4.5).
+def delta_places(model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
+                 candidates: int = 500, batch_size: int = 16) -> list[torch.Tensor]:
+    """Per record, the target's place ``q`` in every delta-attack candidate list (spec §4.5).
 
     For each selected token, each pair of consecutive layers and each of the residual, attention
     and MLP outputs: ``D = LL(h_(l+1)) - LL(h_l)``; ``q`` is the token's place among the
-    ``candidates`` tokens of largest ``|D|`` (0 = largest), ``10**6`` when absent.
+    ``candidates`` tokens of largest ``|D|`` (0 = largest; at most ``d_vocab``), ``10**6`` when
+    absent. Returns one float tensor ``[n_tokens * (n_layers - 1) * 3]`` per record.
     """
-    if not 1 <= k <= candidates:
-        raise ValueError(f"delta_attack needs 1 <= k <= candidates ({candidates}), got k={k}")
+    if candidates < 1:
+        raise ValueError(f"candidates must be positive, got {candidates}")
+    if not records:
+        raise ValueError("no records to attack: the split is empty")
     layout = get_layout(model)
     layers = list(_all_layers(model))
     projection = vocab_projection(model)
@@ -112,7 +125,7 @@ def delta_attack(model: nn.Module, tokenizer, records: Sequence[Record], config:
     per_record = []
     for record in records:
         tokens = tokens_for(tokenizer, record, config)
-        item_scores = []
+        places = []
         for start in range(0, len(tokens), batch_size):
             batch = tokens[start : start + batch_size]
             ids, mask = pad_batch([t.prefix_ids for t in batch], tokenizer.pad_token_id or 0)
@@ -128,9 +141,27 @@ def delta_attack(model: nn.Module, tokenizer, records: Sequence[Record], config:
                 wanted = torch.tensor([t.token_id for t in batch], device=top.device)
                 hit = top.eq(wanted[:, None, None])  # [b, L - 1, n_top]
                 place = torch.where(hit.any(-1), hit.float().argmax(-1).float(), 1e6)
-                item_scores.append((place / k).clamp(max=1.0).flatten())
-        per_record.append(torch.cat(item_scores).mean())
-    return torch.stack(per_record).min().item()
+                places.append(place.flatten().cpu())
+        per_record.append(torch.cat(places))
+    return per_record
+
+
+def delta_score(places: Sequence[torch.Tensor], k: int, candidates: int = 500) -> float:
+    """DA@k from :func:`delta_places`: ``min_S mean_(token, l, site) min(1, q / k)``."""
+    if not 1 <= k <= candidates:
+        raise ValueError(f"the delta attack needs 1 <= k <= candidates ({candidates}), got k={k}"
+                         " (the score is exact only within the candidate list)")
+    return min((record / k).clamp(max=1.0).mean().item() for record in places)
+
+
+def delta_attack(model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
+                 k: int = 100, candidates: int = 500, batch_size: int = 16) -> float:
+    """DA@k: ``min_S mean_(token, l, site) min(1, q / k)`` (spec §4.5; :func:`delta_places`)."""
+    if not 1 <= k <= candidates:
+        raise ValueError(f"delta_attack needs 1 <= k <= candidates ({candidates}), got k={k}")
+    places = delta_places(model, tokenizer, records, config, candidates=candidates,
+                          batch_size=batch_size)
+    return delta_score(places, k, candidates)
 
 
 def resistance_score(logit_lens: float, delta: float, perturbation: float) -> float:

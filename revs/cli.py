@@ -162,6 +162,41 @@ def _unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    """Evaluate methods on a dataset over seeds; print the aggregated table or JSON rows."""
+    import dataclasses
+
+    from .methods import get_method
+    from .results import Results
+    from .runner import SMOKE, EvalSettings, evaluate
+
+    for name in args.method:
+        get_method(name)
+    if args.patch and len(args.method) != 1:
+        raise ValueError("--patch evaluates one method's edit: give a single --method")
+    settings = SMOKE if args.smoke else EvalSettings()
+    if args.k:
+        settings = dataclasses.replace(settings, ks=tuple(args.k))
+    if args.subjects:
+        settings = dataclasses.replace(settings, n_subjects=args.subjects)
+    results = Results.concat(
+        evaluate(name, args.dataset, args.seeds, model=args.model,
+                 config=_config(args.set) if name == "revs" else None, patch=args.patch,
+                 settings=settings, use_cache=not args.no_cache)
+        for name in args.method
+    )
+    if args.out:
+        results.save(args.out)
+    if args.json:
+        print(json.dumps(results.to_json()["rows"], indent=1))
+        return 0
+    print(results.text())
+    for run in results.runs:
+        print(f"{run['method']} seed {run['seed']}: {run['seconds_per_target']:.2f} s per secret "
+              f"unlearned, scoring {run['seconds_scoring']:.0f} s")
+    return 0
+
+
 def _apply(args: argparse.Namespace) -> int:
     """Apply a saved patch to a freshly loaded model and save the edited model."""
     from .model import load_model
@@ -247,6 +282,39 @@ def build_parser() -> argparse.ArgumentParser:
                          "'neuron_band=[30000,45000]' (repeatable; see revs.REVSConfig)")
     unlearn.add_argument("--json", action="store_true", help="print JSON")
     unlearn.set_defaults(handler=_unlearn)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score unlearning methods on a dataset over seeds (all metrics)",
+        description="For each method and seed: load the model (for ssn, emails and urls the "
+        "model fine-tuned to memorize them), split the dataset with the seed, unlearn the forget "
+        "split and score efficacy, generality, specificity, unlearning score, perplexity, "
+        "next-token accuracy, the logit-lens, delta and perturbation attacks, resistance score "
+        "and black-box extraction rate at each k. Results are cached by their inputs.",
+    )
+    evaluate.add_argument("--method", nargs="+", default=["revs"],
+                          help="method names, e.g. 'unedited revs' (default: revs)")
+    evaluate.add_argument("--dataset", required=True,
+                          help="ssn, emails, urls, natural, or a .csv/.jsonl file of records")
+    evaluate.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                          help="split seeds (default: 0 1 2)")
+    evaluate.add_argument("--model", default=None,
+                          help="local Hugging Face model folder (default: the embedded model)")
+    evaluate.add_argument("--patch", default=None,
+                          help="apply this patch instead of running the method")
+    evaluate.add_argument("-k", "--k", nargs="+", type=int, default=None,
+                          help="rank thresholds (default: 10 50 100 500)")
+    evaluate.add_argument("--subjects", type=int, default=None,
+                          help="subjects of a generated testbed, x 5 records (default: 40)")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="a REVS setting (see revs unlearn --help)")
+    evaluate.add_argument("--smoke", action="store_true",
+                          help="fast scoring settings (fewer samples and corpus documents)")
+    evaluate.add_argument("--no-cache", action="store_true", help="recompute cached runs")
+    evaluate.add_argument("--out", default=None, help="also save the results (JSON) here")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the per-seed rows as JSON (method, dataset, seed, k, "
+                          "metric, value)")
+    evaluate.set_defaults(handler=_evaluate)
 
     apply = commands.add_parser(
         "apply", help="apply a patch to a model and save the edited model",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -17,28 +18,47 @@ from .targets import TargetToken, tokens_for
 from .vocab import token_rank, vocab_projection
 
 __all__ = [
+    "LanguageModelScores",
+    "SecretRanks",
     "capped_rank_score",
     "efficacy",
     "emitted",
     "generality",
     "harmonic_mean",
+    "language_model_scores",
+    "next_token_accuracy",
     "perplexity",
+    "secret_ranks",
     "sequence_scores",
     "specificity",
     "token_ranks",
 ]
 
 
+@dataclass(frozen=True)
+class LanguageModelScores:
+    """How well a model still predicts general text (:func:`language_model_scores`)."""
+
+    perplexity: float
+    """``exp(mean NLL)`` over the predicted tokens."""
+    next_token_accuracy: float
+    """Share of predicted tokens that are the model's top-1 (argmax) prediction."""
+    tokens: int
+    """Tokens predicted."""
+
+
 @torch.no_grad()
-def perplexity(
-    model: nn.Module, tokenizer, texts: str | list[str], *, window: int = 512, batch_size: int = 8
-) -> float:
-    """Token-level perplexity ``exp(mean NLL)`` over ``texts``.
+def language_model_scores(
+    model: nn.Module, tokenizer, texts: str | Sequence[str], *, window: int = 512,
+    batch_size: int = 8,
+) -> LanguageModelScores:
+    """Perplexity ``exp(mean NLL)`` and next-token accuracy ``mean 1[argmax p = next token]``.
 
     Each text is tokenized without special tokens and cut into non-overlapping windows of at most
     ``window`` tokens; every token but a window's first is predicted from the tokens before it in
-    its window. The mean is over all predicted tokens of all texts. Windows of similar length
-    are batched (right padding, masked), which changes no number.
+    its window. Means are over all predicted tokens of all texts. Windows of similar length are
+    batched (right padding, masked), which changes no number. (The paper's MMLU and GSM8K are near
+    chance for a 135M model; these two show whether an edit hurts general language modelling.)
     """
     texts = [texts] if isinstance(texts, str) else list(texts)
     windows = []
@@ -49,7 +69,7 @@ def perplexity(
     if not windows:
         raise ValueError("perplexity needs at least one text of two or more tokens")
     device = next(model.parameters()).device
-    total_nll, total_tokens = 0.0, 0
+    total_nll, total_correct, total_tokens = 0.0, 0, 0
     for start in range(0, len(windows), batch_size):
         ids, mask = pad_batch(windows[start : start + batch_size], tokenizer.pad_token_id or 0)
         ids, mask = ids.to(device), mask.to(device)
@@ -58,8 +78,28 @@ def perplexity(
         total_nll += nn.functional.cross_entropy(
             logits.flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"
         ).item()
+        total_correct += int((logits.argmax(-1).eq(labels) & labels.ne(-100)).sum())
         total_tokens += int((labels != -100).sum())
-    return math.exp(total_nll / total_tokens)
+    return LanguageModelScores(math.exp(total_nll / total_tokens), total_correct / total_tokens,
+                               total_tokens)
+
+
+def perplexity(
+    model: nn.Module, tokenizer, texts: str | Sequence[str], *, window: int = 512,
+    batch_size: int = 8,
+) -> float:
+    """Token-level perplexity ``exp(mean NLL)`` over ``texts`` (:func:`language_model_scores`)."""
+    return language_model_scores(model, tokenizer, texts, window=window,
+                                 batch_size=batch_size).perplexity
+
+
+def next_token_accuracy(
+    model: nn.Module, tokenizer, texts: str | Sequence[str], *, window: int = 512,
+    batch_size: int = 8,
+) -> float:
+    """Share of tokens predicted top-1 from the tokens before them (see language_model_scores)."""
+    return language_model_scores(model, tokenizer, texts, window=window,
+                                 batch_size=batch_size).next_token_accuracy
 
 
 def capped_rank_score(ranks: torch.Tensor, k: int, d_vocab: int | None = None) -> torch.Tensor:
@@ -114,6 +154,45 @@ def token_ranks(
     return out
 
 
+@dataclass(frozen=True)
+class SecretRanks:
+    """Ranks of every selected token of every secret, from which scores at any ``k`` follow."""
+
+    ranks: torch.Tensor
+    """``[n_tokens, n_layers]`` int64: each token's rank after its prefix, per layer asked."""
+    owner: torch.Tensor
+    """``[n_tokens]`` int64: the record each token belongs to."""
+    n_records: int
+    d_vocab: int
+
+    def scores(self, k: int, *, two_sided: bool = False) -> torch.Tensor:
+        """``[n_records, n_layers]``: per record, ``max`` over its tokens of the capped score."""
+        scores = capped_rank_score(self.ranks, k, self.d_vocab if two_sided else None)
+        per_record = torch.zeros(self.n_records, scores.shape[1])
+        index = self.owner[:, None].expand_as(scores)
+        return per_record.scatter_reduce(0, index, scores, reduce="amax", include_self=False)
+
+
+def secret_ranks(
+    model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
+    layers: Sequence[int] | None = None,
+) -> SecretRanks:
+    """The ranks behind :func:`sequence_scores`, read once for every threshold ``k``.
+
+    The tokens are those :func:`revs.unlearn` edits under ``config``, keyed by position (fixes
+    §8.2 #2 and #3); ``layers`` default to the last one.
+    """
+    if not records:
+        raise ValueError("no records to score: the split is empty")
+    owner, tokens = [], []
+    for i, record in enumerate(records):
+        selected = tokens_for(tokenizer, record, config)
+        owner += [i] * len(selected)
+        tokens += selected
+    ranks = token_ranks(model, tokens, layers=layers, pad_id=tokenizer.pad_token_id or 0)
+    return SecretRanks(ranks, torch.tensor(owner), len(records), vocab_projection(model).d_vocab)
+
+
 def sequence_scores(
     model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *, k: int = 100,
     layers: Sequence[int] | None = None, two_sided: bool = False,
@@ -125,18 +204,8 @@ def sequence_scores(
     check (:func:`capped_rank_score` with ``d_vocab``). Returns ``[n_records, n_layers_asked]``:
     1 means no selected token of the secret is within the top ``k`` at that layer.
     """
-    owner, tokens = [], []
-    for i, record in enumerate(records):
-        selected = tokens_for(tokenizer, record, config)
-        owner += [i] * len(selected)
-        tokens += selected
-    d_vocab = vocab_projection(model).d_vocab if two_sided else None
-    scores = capped_rank_score(
-        token_ranks(model, tokens, layers=layers, pad_id=tokenizer.pad_token_id or 0), k, d_vocab
-    )  # [n_tokens, n_layers]
-    per_record = torch.zeros(len(records), scores.shape[1])
-    index = torch.tensor(owner)[:, None].expand_as(scores)
-    return per_record.scatter_reduce(0, index, scores, reduce="amax", include_self=False)
+    ranks = secret_ranks(model, tokenizer, records, config, layers=layers)
+    return ranks.scores(k, two_sided=two_sided)
 
 
 def efficacy(model: nn.Module, tokenizer, records: Sequence[Record], config: REVSConfig, *,
@@ -179,5 +248,8 @@ def specificity(model: nn.Module, tokenizer, records: Sequence[Record], **kwargs
 
 
 def harmonic_mean(values: Sequence[float]) -> float:
-    """``n / sum(1 / (x + 1e-6))`` as the official code (spec §4.3), e.g. the Unlearning Score."""
-    return len(values) / sum(1 / (v + 1e-6) for v in values)
+    """``round(n / sum(1 / (x + 1e-6)), 3)`` as the official code (spec §4.3).
+
+    The Unlearning and Resistance Scores. The rounding keeps all-ones at exactly 1.
+    """
+    return round(len(values) / sum(1 / (v + 1e-6) for v in values), 3)

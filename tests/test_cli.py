@@ -36,3 +36,65 @@ def test_testbed_prints_the_report(capsys, monkeypatch):
     assert "generality   95.0%" in out and "26.40 -> 26.90 (+1.9%)" in out
     assert main(["testbed", "--dataset", "ssn", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == report
+
+
+@pytest.mark.integration
+def test_evaluate_json_on_the_memorized_testbed(capsys):
+    """The unedited memorizing model: nothing unlearned, every secret extracted."""
+    argv = ["evaluate", "--method", "unedited", "--dataset", "ssn", "--seeds", "0", "--smoke",
+            "--no-cache", "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(set(row) == {"method", "dataset", "seed", "k", "metric", "value"} for row in rows)
+    values = {(row["metric"], row["k"]): row["value"] for row in rows}
+    for k in (10, 100):
+        assert values[("efficacy", k)] == 0.0 and values[("logit_lens_attack", k)] == 0.0
+        assert values[("generality", k)] == 0.0 and values[("resistance_score", k)] == 0.0
+    assert values[("specificity", None)] == 1.0 and values[("extraction_rate", None)] == 1.0
+    assert 10 < values[("perplexity", None)] < 60
+    assert 0.2 < values[("next_token_accuracy", None)] < 0.7
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "missing.csv"], "no records file"),
+    (["--dataset", "nonsense"], "unknown dataset 'nonsense'"),
+    (["--dataset", "ssn", "-k", "0"], "1 <= k"),
+    (["--dataset", "ssn", "-k", "600"], "candidate list"),
+    (["--dataset", "ssn", "--method", "nope"], "unknown method 'nope'"),
+    (["--dataset", "ssn", "--method", "revs", "unedited", "--patch", "p.safetensors"],
+     "single --method"),
+])
+def test_evaluate_bad_input_is_a_clean_error(capsys, argv, message):
+    assert main(["evaluate", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_file_without_the_columns(capsys, tmp_path):
+    path = tmp_path / "secrets.csv"
+    path.write_text("prompt,answer\nMy code is,1234\n")
+    assert main(["evaluate", "--dataset", str(path)]) == 2
+    assert "missing column(s)" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_evaluate_refuses_a_patch_for_another_model(capsys, tmp_path, byte_tokenizer):
+    import warnings
+
+    from conftest import build_tiny_model
+
+    from revs.config import REVSConfig
+    from revs.data.records import Record
+    from revs.unlearn import unlearn
+
+    config = REVSConfig(residual_band=(200, 250), mlp_band=(20, 254), neuron_band=(150, 230),
+                        n_neurons=8, act_filter=16, initial_neurons=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = unlearn(build_tiny_model("llama"), byte_tokenizer,
+                         [Record("a", "ssn", "The number of Ann is", " 915-11-1364")], config,
+                         progress=False)
+    result.patch.save(tmp_path / "tiny.safetensors")
+    argv = ["evaluate", "--method", "revs", "--dataset", "ssn", "--seeds", "0", "--smoke",
+            "--patch", str(tmp_path / "tiny.safetensors")]
+    assert main(argv) == 2
+    assert "this patch is for another model" in capsys.readouterr().err

@@ -1,0 +1,177 @@
+"""Tidy evaluation results: one row per (method, dataset, seed, k, metric), with a cache on disk.
+
+A row is ``{"method", "dataset", "seed", "k", "metric", "value"}``; ``k`` is ``None`` for the
+metrics that do not depend on a rank threshold (:data:`K_FREE_METRICS`). :class:`Results` holds
+the rows of any number of runs and what produced them (settings, package versions, timings),
+aggregates them over seeds (mean and population standard deviation, as the official code) and
+saves them as JSON. :func:`cache_key` names a run's cached result by everything that can change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "K_FREE_METRICS",
+    "K_METRICS",
+    "METRICS",
+    "Results",
+    "cache_key",
+    "package_versions",
+]
+
+K_METRICS = (
+    "efficacy",
+    "generality",
+    "unlearning_score",
+    "logit_lens_attack",
+    "delta_attack",
+    "perturbation_attack",
+    "resistance_score",
+)
+"""Metrics scored at each rank threshold ``k``."""
+K_FREE_METRICS = ("specificity", "perplexity", "next_token_accuracy", "extraction_rate")
+"""Metrics with ``k = None``."""
+METRICS = K_METRICS + K_FREE_METRICS
+COLUMNS = ("method", "dataset", "seed", "k", "metric", "value")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that can change a result (recorded with every run)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("revs", "torch", "transformers", "numpy"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def cache_key(inputs: dict[str, Any]) -> str:
+    """A SHA-256 (hex, 24 characters) of ``inputs`` as canonical JSON."""
+    text = json.dumps(inputs, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass
+class Results:
+    """Rows of a tidy results table, and the runs that produced them."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    """Per run (method, dataset, seed): settings, versions, timings, cache key."""
+
+    def extend(self, other: Results) -> None:
+        """Append another table's rows and runs."""
+        self.rows.extend(other.rows)
+        self.runs.extend(other.runs)
+
+    def frame(self):
+        """The rows as a pandas DataFrame with the columns ``method .. value``."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(COLUMNS)).astype({"k": "Int64"})
+
+    def aggregate(self):
+        """Mean and population std (ddof 0) over seeds, per (method, dataset, k, metric).
+
+        Harmonic means (unlearning and resistance scores) are computed per run and then averaged,
+        as the official code does, so they are not the harmonic mean of the averaged metrics.
+        """
+        frame = self.frame()
+        keys = ["method", "dataset", "k", "metric"]
+        grouped = frame.groupby(keys, dropna=False, sort=False)["value"]
+        table = grouped.agg(mean="mean", std=lambda v: v.std(ddof=0), seeds="count")
+        order = {name: i for i, name in enumerate(METRICS)}
+        table = table.reset_index()
+        table["_order"] = table["metric"].map(order)
+        return (table.sort_values(["method", "dataset", "_order", "k"], kind="stable")
+                .drop(columns="_order").reset_index(drop=True))
+
+    def text(self, *, k: int | None = None) -> str:
+        """The aggregated table as aligned text: one line per method, dataset and metric."""
+        import pandas as pd
+
+        table = self.aggregate()
+        if k is not None:
+            table = table[table["k"].isna() | (table["k"] == k)]
+        lines = [f"{'method':10} {'dataset':10} {'metric':22} {'k':>4} {'mean':>10} "
+                 f"{'std':>8} {'seeds':>5}"]
+        for row in table.itertuples(index=False):
+            k_text = "-" if pd.isna(row.k) else str(int(row.k))
+            lines.append(f"{row.method:10} {row.dataset:10} {row.metric:22} {k_text:>4} "
+                         f"{_number(row.mean):>10} {_number(row.std):>8} {row.seeds:>5}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"rows": [...], "runs": [...]}``; NaN values become ``None``."""
+        return {"rows": [_clean(row) for row in self.rows], "runs": self.runs}
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`to_json` to ``path``."""
+        Path(path).write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n",
+                              encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        """Read a file written by :meth:`save`."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "rows" not in data:
+            raise ValueError(f"{path} is not a revs results file (no 'rows')")
+        return cls(rows=list(data["rows"]), runs=list(data.get("runs", [])))
+
+    @classmethod
+    def concat(cls, parts: Iterable[Results]) -> Results:
+        """One table from several."""
+        out = cls()
+        for part in parts:
+            out.extend(part)
+        return out
+
+
+def rows_for(method: str, dataset: str, seed: int, values: dict[tuple[str, int | None], float],
+             ) -> list[dict[str, Any]]:
+    """Tidy rows from ``{(metric, k): value}``, in :data:`METRICS` order then by ``k``."""
+    order = {name: i for i, name in enumerate(METRICS)}
+    keys = sorted(values, key=lambda mk: (order.get(mk[0], len(order)), mk[1] or 0))
+    return [{"method": method, "dataset": dataset, "seed": seed, "k": k, "metric": metric,
+             "value": float(values[(metric, k)])} for metric, k in keys]
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    value = row["value"]
+    return {**row, "value": None if value is None or math.isnan(value) else value}
+
+
+def _number(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4f}" if abs(value) < 100 else f"{value:.2f}"
+
+
+def check_thresholds(ks: Sequence[int], d_vocab: int | None, candidates: int) -> tuple[int, ...]:
+    """``ks`` as a sorted tuple, or a ValueError when one is not a usable rank threshold.
+
+    ``d_vocab=None`` checks what can be checked before a model is loaded.
+    """
+    ks = tuple(sorted(set(int(k) for k in ks)))
+    if not ks:
+        raise ValueError("give at least one rank threshold k")
+    limit = "" if d_vocab is None else f" <= {d_vocab}"
+    for k in ks:
+        if k < 1 or (d_vocab is not None and k > d_vocab):
+            raise ValueError(f"k = {k} is not a rank threshold for this model's vocabulary: use "
+                             f"1 <= k{limit}")
+        if k > candidates:
+            raise ValueError(f"k = {k} exceeds the delta attack's candidate list ({candidates});"
+                             f" raise delta_candidates to at least {k}")
+    return ks

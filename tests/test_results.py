@@ -1,0 +1,74 @@
+import pandas as pd
+import pytest
+
+from revs.results import (
+    K_FREE_METRICS,
+    K_METRICS,
+    Results,
+    cache_key,
+    check_thresholds,
+    package_versions,
+    rows_for,
+)
+
+
+def _results():
+    rows = []
+    for seed, (eff, spec) in enumerate([(0.2, 1.0), (0.6, 0.5)]):
+        rows += rows_for("revs", "ssn", seed, {("efficacy", 100): eff, ("efficacy", 10): eff / 2,
+                                               ("specificity", None): spec})
+    return Results(rows, [{"seed": 0}, {"seed": 1}])
+
+
+def test_rows_are_tidy_and_ordered():
+    rows = rows_for("revs", "ssn", 3, {("specificity", None): 1.0, ("efficacy", 100): 0.5,
+                                       ("efficacy", 10): 0.25})
+    assert [(r["metric"], r["k"]) for r in rows] == [
+        ("efficacy", 10), ("efficacy", 100), ("specificity", None)]
+    assert set(rows[0]) == {"method", "dataset", "seed", "k", "metric", "value"}
+    assert rows[0]["seed"] == 3 and rows[0]["method"] == "revs"
+    assert set(K_METRICS).isdisjoint(K_FREE_METRICS)
+
+
+def test_aggregate_is_mean_and_population_std_over_seeds():
+    table = _results().aggregate()
+    row = table[(table.metric == "efficacy") & (table.k == 100)].iloc[0]
+    assert row["mean"] == pytest.approx(0.4) and row["std"] == pytest.approx(0.2)  # ddof 0
+    assert row["seeds"] == 2
+    spec = table[table.metric == "specificity"].iloc[0]
+    assert spec["mean"] == pytest.approx(0.75) and spec["std"] == pytest.approx(0.25)
+    assert pd.isna(spec["k"])
+    assert list(table.metric) == ["efficacy", "efficacy", "specificity"]
+    text = _results().text(k=100)
+    assert "efficacy" in text and "0.4000" in text and " 10 " not in text
+
+
+def test_save_load_round_trip(tmp_path):
+    results = _results()
+    results.rows.append({**results.rows[0], "value": float("nan")})
+    path = tmp_path / "r.json"
+    results.save(path)
+    loaded = Results.load(path)
+    assert loaded.rows[:-1] == results.rows[:-1] and loaded.rows[-1]["value"] is None
+    assert loaded.runs == results.runs
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a revs results file"):
+        Results.load(tmp_path / "bad.json")
+
+
+def test_cache_key_depends_on_every_input():
+    inputs = {"method": "revs", "seed": 0, "settings": {"ks": [10, 100]}}
+    assert cache_key(inputs) == cache_key(dict(reversed(inputs.items())))
+    assert cache_key(inputs) != cache_key({**inputs, "seed": 1})
+    assert cache_key(inputs) != cache_key({**inputs, "settings": {"ks": [10]}})
+    assert {"python", "torch", "transformers", "revs"} <= set(package_versions())
+
+
+@pytest.mark.parametrize("ks, message", [
+    ([0], "1 <= k <= 256"), ([-5], "1 <= k <= 256"), ([300], "1 <= k <= 256"),
+    ([200], "candidate list"), ([], "at least one"),
+])
+def test_bad_thresholds_are_refused(ks, message):
+    with pytest.raises(ValueError, match=message):
+        check_thresholds(ks, d_vocab=256, candidates=100)
+    assert check_thresholds([100, 10, 10], 256, 100) == (10, 100)
