@@ -159,26 +159,77 @@ def greedy_continuations(
                           batch_size=batch_size, sampling={"do_sample": False})
 
 
+@torch.no_grad()
 def sampled_continuations(
     model: nn.Module, tokenizer, prompts: Sequence[str], *, samples: int = 20,
-    temperature: float = 1.0, max_new_tokens: int = 20, batch_size: int = 32, seed: int = 0,
+    temperature: float = 1.0, max_new_tokens: int = 20, batch_size: int = 160, seed: int = 0,
 ) -> list[list[str]]:
     """``samples`` continuations of each prompt drawn at ``temperature`` (no top-k / top-p).
 
-    Seeded locally: the global RNG state is restored afterwards. Returns ``[n_prompts][samples]``.
+    Each prompt is read once and its key/value cache is shared by its samples (``generate``
+    with ``num_return_sequences`` would read it ``samples`` times: most of the cost for long
+    prompts). A sample ends at the model's end-of-sequence token. ``batch_size`` counts sampled
+    sequences per step. Seeded by a local generator: the global RNG is untouched. Returns
+    ``[n_prompts][samples]``.
     """
     if samples < 1 or temperature <= 0:
         raise ValueError(f"need samples >= 1 and temperature > 0, got {samples}, {temperature}")
     device = next(model.parameters()).device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        flat = _continuations(
-            model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-            batch_size=max(1, batch_size // samples),
-            sampling={"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0,
-                      "num_return_sequences": samples},
-        )
-    return [flat[i * samples : (i + 1) * samples] for i in range(len(prompts))]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    stop = _stop_ids(model, tokenizer)
+    per_batch = max(1, batch_size // samples)
+    texts: list[list[str]] = []
+    for start in range(0, len(prompts), per_batch):
+        batch = prompts[start : start + per_batch]
+        ids, mask = pad_batch([tokenizer(p, add_special_tokens=False).input_ids for p in batch],
+                              tokenizer.pad_token_id or 0, side="left")
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate() counts them
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(samples)
+        mask = mask.repeat_interleave(samples, 0)  # [n, pos]
+        logits = out.logits[:, -1].float().repeat_interleave(samples, 0)  # [n, d_vocab]
+        position = positions[:, -1:].repeat_interleave(samples, 0)  # [n, 1]
+        drawn = []
+        for step in range(max_new_tokens):
+            token = torch.multinomial(torch.softmax(logits / temperature, -1), 1,
+                                      generator=generator)  # [n, 1]
+            drawn.append(token)
+            if step == max_new_tokens - 1 or bool(_ended(torch.cat(drawn, 1), stop).all()):
+                break
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            position = position + 1
+            logits = model(input_ids=token, attention_mask=mask, position_ids=position,
+                           past_key_values=cache, use_cache=True).logits[:, -1].float()
+        rows = torch.cat(drawn, 1).tolist()  # [n, steps]
+        decoded = [tokenizer.decode(_until_stop(row, stop), skip_special_tokens=True)
+                   for row in rows]
+        texts.extend(decoded[i * samples : (i + 1) * samples] for i in range(len(batch)))
+    return texts
+
+
+def _stop_ids(model: nn.Module, tokenizer) -> set[int]:
+    """The end-of-sequence ids generate() would stop at."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    return set() if eos is None else set(eos if isinstance(eos, list) else [eos])
+
+
+def _ended(rows: torch.Tensor, stop: set[int]) -> torch.Tensor:
+    """``[n]`` bool: the row contains a stop token."""
+    if not stop:
+        return torch.zeros(rows.shape[0], dtype=torch.bool, device=rows.device)
+    return torch.isin(rows, torch.tensor(sorted(stop), device=rows.device)).any(1)
+
+
+def _until_stop(row: list[int], stop: set[int]) -> list[int]:
+    """The row up to its first stop token, kept as generate() keeps it (decoding drops it)."""
+    for i, token in enumerate(row):
+        if token in stop:
+            return row[: i + 1]
+    return row
 
 
 def _continuations(model, tokenizer, prompts, *, max_new_tokens, batch_size, sampling):

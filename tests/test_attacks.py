@@ -116,3 +116,18 @@ def test_unedited_model_is_fully_exposed(embedded):
     # 500 largest changes in only a few of them, so only a lenient k shows it below 1.
     assert delta_attack(model, tokenizer, fact, config, k=500) < 1.0
     assert extraction_rate(model, tokenizer, fact, samples=4, max_new_tokens=5) == 1.0
+
+
+@pytest.mark.parametrize("arch", sorted(TINY_CONFIGS))
+def test_sampling_near_zero_temperature_is_greedy(arch, byte_tokenizer):
+    """The shared prompt cache, positions and padding are right: a cold sample is the greedy."""
+    from revs.generation import greedy_continuations
+
+    model = build_tiny_model(arch)
+    prompts = ["The number of Ann is", "ab", "Bob's number: 12"]  # unequal: left padding
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        greedy = greedy_continuations(model, byte_tokenizer, prompts, max_new_tokens=6)
+        cold = sampled_continuations(model, byte_tokenizer, prompts, samples=2,
+                                     temperature=1e-6, max_new_tokens=6, batch_size=4)
+    assert cold == [[text, text] for text in greedy]
