@@ -131,3 +131,24 @@ def test_sampling_near_zero_temperature_is_greedy(arch, byte_tokenizer):
         cold = sampled_continuations(model, byte_tokenizer, prompts, samples=2,
                                      temperature=1e-6, max_new_tokens=6, batch_size=4)
     assert cold == [[text, text] for text in greedy]
+
+
+def test_delta_score_by_hand():
+    from revs.attacks import delta_score
+
+    places = [torch.tensor([0.0, 50.0, 1e6]), torch.tensor([100.0, 300.0])]
+    # record means at k = 100: (0 + 0.5 + 1) / 3 = 0.5 and 1.0; DA is the worst record
+    assert delta_score(places, 100) == pytest.approx(0.5)
+    assert delta_score(places, 10) == pytest.approx((0 + 1 + 1) / 3)
+    with pytest.raises(ValueError, match="candidates"):
+        delta_score(places, 600)
+
+
+def test_delta_places_agree_with_the_attack(byte_tokenizer):
+    from revs.attacks import delta_places, delta_score
+
+    model = build_tiny_model("llama")
+    places = delta_places(model, byte_tokenizer, RECORDS, CONFIG, candidates=50)
+    for k in (5, 50):
+        assert delta_score(places, k, 50) == delta_attack(model, byte_tokenizer, RECORDS, CONFIG,
+                                                          k=k, candidates=50)

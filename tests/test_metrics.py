@@ -50,6 +50,41 @@ def test_perplexity_of_uniform_predictions_is_the_vocabulary_size(byte_tokenizer
     assert perplexity(model, byte_tokenizer, "any text at all") == pytest.approx(256, rel=1e-5)
 
 
+def _reference_accuracy(model, tokenizer, texts, window):
+    hits, count = 0, 0
+    for text in texts:
+        ids = tokenizer(text).input_ids
+        for i in range(0, len(ids), window):
+            chunk = torch.tensor([ids[i : i + window]])
+            if chunk.shape[1] < 2:
+                continue
+            with torch.no_grad():
+                predicted = model(chunk).logits[0, :-1].argmax(-1)
+            hits += int((predicted == chunk[0, 1:]).sum())
+            count += chunk.shape[1] - 1
+    return hits / count
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_next_token_accuracy_equals_a_token_by_token_count(arch, byte_tokenizer):
+    model = build_tiny_model(arch)
+    texts = ["aaaa aaaa aaaa", "x", "a longer text that spans two windows of twenty", "mid size"]
+    scores = metrics.language_model_scores(model, byte_tokenizer, texts, window=20, batch_size=3)
+    assert scores.next_token_accuracy == pytest.approx(
+        _reference_accuracy(model, byte_tokenizer, texts, window=20))
+    assert scores.tokens == 13 + 0 + (19 + 19 + 5) + 7  # windows of 20; "x" predicts nothing
+    assert metrics.next_token_accuracy(model, byte_tokenizer, texts, window=20) == pytest.approx(
+        scores.next_token_accuracy)
+
+
+def test_next_token_accuracy_by_hand(byte_tokenizer):
+    model = build_tiny_model("llama")
+    with torch.no_grad():
+        model.lm_head.weight.zero_()  # all logits tie: the argmax is token 0
+    scores = metrics.language_model_scores(model, byte_tokenizer, "\x00a\x00\x00b")
+    assert scores.tokens == 4 and scores.next_token_accuracy == pytest.approx(2 / 4)
+
+
 def test_perplexity_needs_two_tokens(byte_tokenizer):
     with pytest.raises(ValueError, match="two or more tokens"):
         perplexity(build_tiny_model("llama"), byte_tokenizer, ["a"])
@@ -127,3 +162,31 @@ def test_token_ranks_with_right_padding_equal_unpadded_ranks(tiny, byte_tokenize
     assert torch.equal(got, want)
     # Default: the last layer, whose logit lens is the model's output.
     assert torch.equal(token_ranks(model, tokens), want[:, -1:])
+
+
+def test_secret_ranks_take_the_best_hidden_token_per_record():
+    ranks = metrics.SecretRanks(ranks=torch.tensor([[0, 10], [50, 300], [300, 0], [10, 0]]),
+                                owner=torch.tensor([0, 0, 1, 1]), n_records=2, d_vocab=1000)
+    # record 0: max(0, 0.5) at layer 0, max(0.1, 1) at layer 1; record 1: max(1, 0.1), max(0, 0)
+    assert ranks.scores(100).tolist() == [[0.5, 1.0], [1.0, 0.0]]
+    two_sided = metrics.SecretRanks(torch.tensor([[960], [0]]), torch.tensor([0, 1]), 2, 1000)
+    assert two_sided.scores(100).tolist() == [[1.0], [0.0]]
+    assert two_sided.scores(100, two_sided=True).tolist() == [[0.0], [0.0]]  # bottom 40: seen
+
+
+def test_scores_are_in_the_unit_interval_for_any_ranks():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        ranks = torch.randint(0, 1000, (12, 3), generator=generator)
+        owner = torch.randint(0, 4, (12,), generator=generator)
+        owner[:4] = torch.arange(4)  # every record has a token
+        for k in (1, 10, 100, 999):
+            for two_sided in (False, True):
+                scores = metrics.SecretRanks(ranks, owner, 4, 1000).scores(k, two_sided=two_sided)
+                assert scores.shape == (4, 3)
+                assert bool(((scores >= 0) & (scores <= 1)).all())
+
+
+def test_secret_ranks_refuse_an_empty_split(byte_tokenizer):
+    with pytest.raises(ValueError, match="split is empty"):
+        metrics.secret_ranks(build_tiny_model("llama"), byte_tokenizer, [], SCORE_CONFIG)
