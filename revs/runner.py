@@ -23,7 +23,7 @@ from torch import nn
 
 from .attacks import resistance_score
 from .config import REVSConfig
-from .data.records import Record, Split, split_records
+from .data.records import Record, Split, records_digest, split_records
 from .layout import decoder_layers, get_layout
 from .methods import MethodRun, get_method
 from .metrics import efficacy, emitted, generality, harmonic_mean
@@ -319,7 +319,7 @@ def evaluate(
     for seed in seeds:
         inputs = {
             "method": method, "config": _as_dict(config), "dataset": name,
-            "records": _records_digest(records), "seed": seed,
+            "records": records_digest(records), "seed": seed,
             "settings": dataclasses.asdict(settings), "model": _model_identity(model),
             "testbed": dataset in TESTBEDS,
             "patch": None if patch is None else _file_digest(patch),
@@ -363,14 +363,6 @@ def _as_dict(config: Any) -> Any:
 
 def _file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _records_digest(records: Sequence[Record]) -> str:
-    digest = hashlib.sha256()
-    for record in records:
-        for value in (record.subject, record.kind, record.prompt, record.target):
-            digest.update(value.encode("utf-8") + b"\x00")
-    return digest.hexdigest()
 
 
 def _model_identity(model: str | None) -> Any:

@@ -19,25 +19,28 @@ from revs.targets import select_target_tokens
 from revs.vocab import project_to_vocab, token_rank
 
 
-def _reference_perplexity(model, tokenizer, texts, window):
-    nll, count = 0.0, 0
+def _reference(model, tokenizer, texts, window):
+    """(perplexity, next-token accuracy), one window at a time."""
+    nll, hits, count = 0.0, 0, 0
     for text in texts:
         ids = tokenizer(text).input_ids
         for i in range(0, len(ids), window):
             chunk = torch.tensor([ids[i : i + window]])
             if chunk.shape[1] < 2:
                 continue
-            logits = model(chunk).logits[0, :-1]
+            with torch.no_grad():
+                logits = model(chunk).logits[0, :-1]
             nll += torch.nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum").item()
+            hits += int((logits.argmax(-1) == chunk[0, 1:]).sum())
             count += chunk.shape[1] - 1
-    return math.exp(nll / count)
+    return math.exp(nll / count), hits / count
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
 def test_batched_perplexity_equals_one_window_at_a_time(arch, byte_tokenizer):
     model = build_tiny_model(arch)
     texts = ["a short one", "x", "a longer text that spans two windows of twenty", "mid size"]
-    expected = _reference_perplexity(model, byte_tokenizer, texts, window=20)
+    expected, _ = _reference(model, byte_tokenizer, texts, window=20)
     assert perplexity(model, byte_tokenizer, texts, window=20, batch_size=3) == pytest.approx(
         expected, rel=1e-5
     )
@@ -50,28 +53,13 @@ def test_perplexity_of_uniform_predictions_is_the_vocabulary_size(byte_tokenizer
     assert perplexity(model, byte_tokenizer, "any text at all") == pytest.approx(256, rel=1e-5)
 
 
-def _reference_accuracy(model, tokenizer, texts, window):
-    hits, count = 0, 0
-    for text in texts:
-        ids = tokenizer(text).input_ids
-        for i in range(0, len(ids), window):
-            chunk = torch.tensor([ids[i : i + window]])
-            if chunk.shape[1] < 2:
-                continue
-            with torch.no_grad():
-                predicted = model(chunk).logits[0, :-1].argmax(-1)
-            hits += int((predicted == chunk[0, 1:]).sum())
-            count += chunk.shape[1] - 1
-    return hits / count
-
-
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
 def test_next_token_accuracy_equals_a_token_by_token_count(arch, byte_tokenizer):
     model = build_tiny_model(arch)
     texts = ["aaaa aaaa aaaa", "x", "a longer text that spans two windows of twenty", "mid size"]
     scores = metrics.language_model_scores(model, byte_tokenizer, texts, window=20, batch_size=3)
     assert scores.next_token_accuracy == pytest.approx(
-        _reference_accuracy(model, byte_tokenizer, texts, window=20))
+        _reference(model, byte_tokenizer, texts, window=20)[1])
     assert scores.tokens == 13 + 0 + (19 + 19 + 5) + 7  # windows of 20; "x" predicts nothing
     assert metrics.next_token_accuracy(model, byte_tokenizer, texts, window=20) == pytest.approx(
         scores.next_token_accuracy)
