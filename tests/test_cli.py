@@ -98,3 +98,10 @@ def test_evaluate_refuses_a_patch_for_another_model(capsys, tmp_path, byte_token
             "--patch", str(tmp_path / "tiny.safetensors")]
     assert main(argv) == 2
     assert "this patch is for another model" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_dataset_too_small_to_split(capsys, tmp_path):
+    path = tmp_path / "secrets.csv"
+    path.write_text("prompt,secret\nMy code is,1234\n")
+    assert main(["evaluate", "--method", "unedited", "--dataset", str(path)]) == 2
+    assert "at least two subjects" in capsys.readouterr().err

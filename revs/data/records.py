@@ -62,6 +62,11 @@ def split_records(records: Sequence[Record], seed: int, n_forget: int | None = N
     subjects = list(dict.fromkeys(r.subject for r in records))  # first-seen order
     if not subjects:
         raise ValueError("cannot split an empty dataset")
+    if len(subjects) < 2:
+        raise ValueError(
+            "a forget / retain split needs records of at least two subjects (one secret to "
+            "forget, one to keep); this dataset has one: add records of other secrets"
+        )
     n_forget = len(subjects) // 2 if n_forget is None else n_forget
     if not 0 < n_forget < len(subjects):
         raise ValueError(
