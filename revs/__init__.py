@@ -11,6 +11,8 @@ from .hooks import SITES, Activations, LayerActivations, capture
 from .layout import LAYOUTS, ModelLayout, UnsupportedModelError, get_layout, neuron_weights
 from .model import EMBEDDED_MODEL, load_model
 from .patch import Patch, load_patch, model_fingerprint
+from .results import Results
+from .runner import EvalSettings, evaluate
 from .targets import TargetToken, select_target_tokens
 from .unlearn import UnlearnResult, unlearn
 from .vocab import VocabProjection, project_back, project_to_vocab, token_rank, vocab_projection
@@ -19,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EMBEDDED_MODEL",
+    "EvalSettings",
     "LAYOUTS",
     "SITES",
     "Activations",
@@ -27,6 +30,7 @@ __all__ = [
     "NeuronEdit",
     "Patch",
     "REVSConfig",
+    "Results",
     "TargetToken",
     "UnlearnResult",
     "UnsupportedModelError",
@@ -34,6 +38,7 @@ __all__ = [
     "applied",
     "apply_edits_",
     "capture",
+    "evaluate",
     "get_layout",
     "load_model",
     "load_patch",
