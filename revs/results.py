@@ -91,11 +91,15 @@ class Results:
         keys = ["method", "dataset", "k", "metric"]
         grouped = frame.groupby(keys, dropna=False, sort=False)["value"]
         table = grouped.agg(mean="mean", std=lambda v: v.std(ddof=0), seeds="count")
-        order = {name: i for i, name in enumerate(METRICS)}
         table = table.reset_index()
-        table["_order"] = table["metric"].map(order)
-        return (table.sort_values(["method", "dataset", "_order", "k"], kind="stable")
-                .drop(columns="_order").reset_index(drop=True))
+        # Methods and datasets in the order they were run; metrics in METRICS order.
+        ranks = {"method": _first_seen(frame["method"]), "dataset": _first_seen(frame["dataset"]),
+                 "metric": {name: i for i, name in enumerate(METRICS)}}
+        for column, order in ranks.items():
+            table[f"_{column}"] = table[column].map(order)
+        by = ["_method", "_dataset", "_metric", "k"]
+        return (table.sort_values(by, kind="stable").drop(columns=by[:3])
+                .reset_index(drop=True))
 
     def text(self, *, k: int | None = None) -> str:
         """The aggregated table as aligned text: one line per method, dataset and metric."""
@@ -145,6 +149,10 @@ def rows_for(method: str, dataset: str, seed: int, values: dict[tuple[str, int |
     keys = sorted(values, key=lambda mk: (order.get(mk[0], len(order)), mk[1] or 0))
     return [{"method": method, "dataset": dataset, "seed": seed, "k": k, "metric": metric,
              "value": float(values[(metric, k)])} for metric, k in keys]
+
+
+def _first_seen(values) -> dict[Any, int]:
+    return {value: i for i, value in enumerate(dict.fromkeys(values))}
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

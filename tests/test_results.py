@@ -72,3 +72,12 @@ def test_bad_thresholds_are_refused(ks, message):
     with pytest.raises(ValueError, match=message):
         check_thresholds(ks, d_vocab=256, candidates=100)
     assert check_thresholds([100, 10, 10], 256, 100) == (10, 100)
+
+
+def test_aggregate_keeps_the_order_methods_were_run_in():
+    rows = (rows_for("unedited", "ssn", 0, {("specificity", None): 1.0, ("efficacy", 10): 0.0})
+            + rows_for("revs", "ssn", 0, {("efficacy", 10): 1.0, ("specificity", None): 0.0}))
+    table = Results(rows).aggregate()
+    assert list(zip(table.method, table.metric, strict=True)) == [
+        ("unedited", "efficacy"), ("unedited", "specificity"),
+        ("revs", "efficacy"), ("revs", "specificity")]
