@@ -152,3 +152,18 @@ def test_delta_places_agree_with_the_attack(byte_tokenizer):
     for k in (5, 50):
         assert delta_score(places, k, 50) == delta_attack(model, byte_tokenizer, RECORDS, CONFIG,
                                                           k=k, candidates=50)
+
+
+def test_extraction_rate_by_hand(monkeypatch, byte_tokenizer):
+    import revs.attacks as attacks
+
+    records = [Record(s, "ssn", f"{s} number is", f" {n}")
+               for s, n in (("a", "915-11-1364"), ("b", "123-45-6789"), ("c", "555-12-3456"))]
+    monkeypatch.setattr(attacks, "greedy_continuations",
+                        lambda *a, **k: [" no", " no", " 555-12-3456"])
+    monkeypatch.setattr(attacks, "sampled_continuations", lambda *a, samples, **k: [
+        [" x", " 915-11-1364", " y"], [" 123-45-67", " z", " 1-2-3"], [" w", " v", " u"]])
+    # a leaks in a sample, b never (one sample is two digits short), c greedily
+    assert extraction_rate(None, byte_tokenizer, records, samples=3) == pytest.approx(2 / 3)
+    monkeypatch.setattr(attacks, "sampled_continuations", lambda *a, **k: 1 / 0)
+    assert extraction_rate(None, byte_tokenizer, records, samples=0) == pytest.approx(1 / 3)
