@@ -53,7 +53,21 @@ def package_versions() -> dict[str, str]:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = "not installed"
+    versions["revs_source"] = source_digest()
     return versions
+
+
+def source_digest() -> str:
+    """A SHA-256 (16 hex characters) of revs' own source files.
+
+    Part of every cache key: the version number does not change with every commit, and a result
+    cached by older code must not be reused.
+    """
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\x00" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(inputs: dict[str, Any]) -> str:

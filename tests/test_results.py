@@ -61,7 +61,7 @@ def test_cache_key_depends_on_every_input():
     assert cache_key(inputs) == cache_key(dict(reversed(inputs.items())))
     assert cache_key(inputs) != cache_key({**inputs, "seed": 1})
     assert cache_key(inputs) != cache_key({**inputs, "settings": {"ks": [10]}})
-    assert {"python", "torch", "transformers", "revs"} <= set(package_versions())
+    assert {"python", "torch", "transformers", "revs", "revs_source"} <= set(package_versions())
 
 
 @pytest.mark.parametrize("ks, message", [
