@@ -109,9 +109,8 @@ def score_model(model: nn.Module, tokenizer, split: Split, score_config: REVSCon
         }
         for name, value in attacks.items():
             values[(name, k)] = value
-        values[("resistance_score", k)] = resistance_score(**{
-            "logit_lens": attacks["logit_lens_attack"], "delta": attacks["delta_attack"],
-            "perturbation": attacks["perturbation_attack"]})
+        values[("resistance_score", k)] = resistance_score(
+            attacks["logit_lens_attack"], attacks["delta_attack"], attacks["perturbation_attack"])
     logger.info("scored in %s", timer)
     return values
 
