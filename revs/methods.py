@@ -22,7 +22,7 @@ from .config import REVSConfig
 from .data.records import Record
 from .patch import Patch
 
-__all__ = ["METHODS", "Method", "MethodRun", "get_method", "register_method"]
+__all__ = ["METHODS", "FunctionMethod", "Method", "MethodRun", "get_method", "register_method"]
 
 
 @dataclass
@@ -73,15 +73,19 @@ def get_method(name: str) -> Method:
 
 
 @dataclass(frozen=True)
-class _Simple:
+class FunctionMethod:
+    """A :class:`Method` made of a name, a config factory and a function with its signature."""
+
     name: str
     make_config: Callable[[], Any]
     run: Callable[..., MethodRun]
 
     def default_config(self) -> Any:
+        """A fresh default config."""
         return self.make_config()
 
     def __call__(self, model, tokenizer, forget, *, retain=(), config=None, seed=0) -> MethodRun:
+        """Run the function with the default config when none is given."""
         return self.run(model, tokenizer, list(forget), retain=list(retain),
                         config=self.make_config() if config is None else config, seed=seed)
 
@@ -110,5 +114,7 @@ def _revs(model, tokenizer, forget, *, retain, config: REVSConfig, seed) -> Meth
     )
 
 
-register_method(_Simple("unedited", lambda: None, _unedited))
-register_method(_Simple("revs", REVSConfig, _revs))
+register_method(FunctionMethod("unedited", lambda: None, _unedited))
+register_method(FunctionMethod("revs", REVSConfig, _revs))
+
+from . import baselines  # noqa: E402, F401 - the baselines register themselves
