@@ -116,13 +116,14 @@ def _register(module: nn.Module, when: str, record) -> torch.utils.hooks.Removab
     return module.register_forward_hook(lambda mod, args, output: record(_output_tensor(output)))
 
 
-def _select(x: torch.Tensor, positions: Positions) -> torch.Tensor:
+def _select(x: torch.Tensor, positions: Positions, grad: bool) -> torch.Tensor:
     if isinstance(positions, torch.Tensor):
         rows = torch.arange(x.shape[0], device=x.device)
-        return x[rows, positions.to(x.device)].unsqueeze(1).detach().clone()
-    if positions == "last":
-        return x[:, -1:].detach().clone()  # a slice, not an index: keeps the pos axis
-    return x.detach().clone()
+        x = x[rows, positions.to(x.device)].unsqueeze(1)
+    elif positions == "last":
+        x = x[:, -1:]  # a slice, not an index: keeps the pos axis
+    # With grad, the tensor stays in the graph (a loss on it trains the model); otherwise a copy.
+    return x if grad else x.detach().clone()
 
 
 @contextlib.contextmanager
@@ -133,6 +134,7 @@ def capture(
     positions: Positions = "last",
     sites: Iterable[str] = SITES,
     stop_after: int | None = None,
+    grad: bool = False,
     layout: ModelLayout | None = None,
 ) -> Iterator[Activations]:
     """Record activations of ``layers`` (default: all) while the model runs inside the block.
@@ -146,6 +148,8 @@ def capture(
         sites: which of :data:`SITES` to record.
         stop_after: end the forward pass right after this layer (the rest of the model does not
             run and the model's output is not returned); the block then exits normally.
+        grad: keep the recorded tensors in the autograd graph, for losses on activations
+            (the baselines' training); by default they are detached copies.
         layout: the model's layout, if already looked up.
 
     Yields:
@@ -172,7 +176,7 @@ def capture(
     acts = Activations(layers, sites)
 
     def record(layer: int, site: str, tensor: torch.Tensor) -> None:
-        acts._store[(layer, site)] = _select(tensor, positions)
+        acts._store[(layer, site)] = _select(tensor, positions, grad)
 
     handles = []
     try:

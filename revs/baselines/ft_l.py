@@ -26,6 +26,7 @@ from ..data.records import Record
 from ..layout import decoder_layers, get_layout, layer_module
 from ..methods import FunctionMethod, MethodRun, register_method
 from .requests import forget_requests
+from .training import training_only
 
 __all__ = ["FTLConfig", "ft_l"]
 
@@ -66,16 +67,11 @@ def ft_l(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Seque
         raise ValueError("FT-L needs lr > 0, norm_constraint > 0 and epochs >= 1")
     params = [p for layer in layers for p in layer_module(model, layer, "mlp_out", layout)
               .parameters(recurse=False)]
-    originals = [p.detach().clone() for p in params]
-    trainable = {p: p.requires_grad for p in model.parameters()}
     device = next(model.parameters()).device
     start = time.perf_counter()
     epochs_run, mean_probability = 0, float("nan")
-    try:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in params:
-            p.requires_grad_(True)
+    with training_only(model, params):
+        originals = [p.detach().clone() for p in params]
         optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=0)
         for _ in range(config.epochs):
             epochs_run += 1
@@ -99,14 +95,6 @@ def ft_l(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Seque
                         mean_probability)
             if mean_probability < config.loss_break:
                 break
-    except BaseException:
-        with torch.no_grad():
-            for p, p0 in zip(params, originals, strict=True):
-                p.copy_(p0)
-        raise
-    finally:
-        for p, flag in trainable.items():
-            p.requires_grad_(flag)
     return MethodRun(seconds=time.perf_counter() - start, details={
         "epochs": epochs_run, "requests": len(requests),
         "mean_target_probability_last_epoch": mean_probability,
