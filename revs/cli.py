@@ -180,20 +180,41 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.subjects:
         settings = dataclasses.replace(settings, n_subjects=args.subjects)
     results = Results.concat(
-        evaluate(name, args.dataset, args.seeds, model=args.model,
+        evaluate(name, dataset, args.seeds, model=args.model,
                  config=_config(args.set) if name == "revs" else None, patch=args.patch,
                  settings=settings, use_cache=not args.no_cache)
-        for name in args.method
+        for dataset in args.dataset for name in args.method
     )
     if args.out:
         results.save(args.out)
     if args.json:
         print(json.dumps(results.to_json()["rows"], indent=1))
         return 0
-    print(results.text())
+    if args.wide is not None:
+        print(results.wide_text(args.wide))
+    else:
+        print(results.text())
     for run in results.runs:
-        print(f"{run['method']} seed {run['seed']}: {run['seconds_per_target']:.2f} s per secret "
+        print(f"{run['method']} {run['dataset']} seed {run['seed']}: "
+              f"{run['seconds_per_target']:.2f} s per secret "
               f"unlearned, scoring {run['seconds_scoring']:.0f} s")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Sweep each method's grid on the validation testbed and store the chosen settings."""
+    from .methods import get_method
+    from .tuning import sweep
+
+    for name in args.method:
+        get_method(name)
+    for name in args.method:
+        result = sweep(name, model=args.model)
+        print(f"{name}: chose {result['chosen'] or 'the defaults'}")
+        for trial in result["trials"]:
+            scores = ", ".join(f"{key} {value:.3f}" for key, value in trial["scores"].items())
+            print(f"  {trial['overrides'] or 'defaults'}: {scores} "
+                  f"({trial['seconds_method']:.0f} s)")
     return 0
 
 
@@ -293,8 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--method", nargs="+", default=["revs"],
                           help="method names, e.g. 'unedited revs' (default: revs)")
-    evaluate.add_argument("--dataset", required=True,
-                          help="ssn, emails, urls, natural, or a .csv/.jsonl file of records")
+    evaluate.add_argument("--dataset", required=True, nargs="+",
+                          help="ssn, emails, urls, natural, or a .csv/.jsonl file of records "
+                          "(several: one table)")
     evaluate.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                           help="split seeds (default: 0 1 2)")
     evaluate.add_argument("--model", default=None,
@@ -311,10 +333,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fast scoring settings (fewer samples and corpus documents)")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute cached runs")
     evaluate.add_argument("--out", default=None, help="also save the results (JSON) here")
+    evaluate.add_argument("--wide", type=int, nargs="?", const=100, default=None, metavar="K",
+                          help="print one line per dataset and method with every metric at K "
+                          "(default 100) and the method's rank by unlearning score")
     evaluate.add_argument("--json", action="store_true",
                           help="print the per-seed rows as JSON (method, dataset, seed, k, "
                           "metric, value)")
     evaluate.set_defaults(handler=_evaluate)
+
+    sweep = commands.add_parser(
+        "sweep", help="choose a baseline's hyperparameters on the validation testbed",
+        description="Score each setting of the method's grid (revs.tuning.GRIDS) on the SSN "
+        "validation testbed (generator seed 1: no secret shared with the test testbeds) and "
+        "store the best, with every trial, in data/hparams/<method>-<model>.json; revs evaluate "
+        "then uses it.",
+    )
+    sweep.add_argument("--method", nargs="+", required=True, help="baseline names")
+    sweep.add_argument("--model", default=None,
+                       help="local Hugging Face model folder (default: the embedded model)")
+    sweep.set_defaults(handler=_sweep)
 
     apply = commands.add_parser(
         "apply", help="apply a patch to a model and save the edited model",

@@ -130,6 +130,57 @@ class Results:
                          f"{_number(row.mean):>10} {_number(row.std):>8} {row.seeds:>5}")
         return "\n".join(lines)
 
+    def ranking(self, metric: str = "unlearning_score", k: int | None = 100):
+        """Methods ranked within each dataset by the mean of ``metric`` (1 = highest).
+
+        A frame with columns dataset, method, mean, rank (ties share the better rank).
+        """
+        table = self.aggregate()
+        table = table[(table["metric"] == metric)
+                      & (table["k"].isna() if k is None or metric in K_FREE_METRICS
+                         else table["k"] == k)]
+        table = table[["dataset", "method", "mean"]].copy()
+        table["rank"] = (table.groupby("dataset", sort=False)["mean"]
+                         .rank(ascending=False, method="min").astype(int))
+        return table.sort_values(["dataset", "rank"], kind="stable").reset_index(drop=True)
+
+    def wide_text(self, k: int = 100, rank_by: str = "unlearning_score") -> str:
+        """The comparison table: one line per dataset and method, every metric at ``k``.
+
+        Cells are mean±std over seeds; ``rank`` is the method's rank by ``rank_by`` within its
+        dataset (1 = highest).
+        """
+        import pandas as pd
+
+        table = self.aggregate()
+        table = table[table["k"].isna() | (table["k"] == k)]
+        metrics = [m for m in METRICS if m in set(table["metric"])]
+        ranks = {(r.dataset, r.method): r.rank for r in
+                 self.ranking(rank_by, k).itertuples(index=False)}
+        short = {"unlearning_score": "unlearn", "logit_lens_attack": "LLA", "delta_attack": "DA",
+                 "perturbation_attack": "PA", "resistance_score": "resist",
+                 "next_token_accuracy": "NTA", "extraction_rate": "extract",
+                 "perplexity": "ppl", "specificity": "spec", "efficacy": "eff",
+                 "generality": "gen"}
+        head = [f"{'dataset':8} {'method':16} {'rank':>4}"] + [
+            f"{short.get(m, m)[:13]:>13}" for m in metrics]
+        lines = [f"k = {k}; mean±std over seeds; rank by {rank_by}", " ".join(head)]
+        cells = {(r.dataset, r.method, r.metric): (r.mean, r.std)
+                 for r in table.itertuples(index=False)}
+        for dataset in pd.unique(table["dataset"]):
+            for method in pd.unique(table["method"]):
+                if (dataset, method) not in ranks and not any(
+                        (dataset, method, m) in cells for m in metrics):
+                    continue
+                row = [f"{dataset:8} {method:16} {ranks.get((dataset, method), '-'):>4}"]
+                for metric in metrics:
+                    mean, std = cells.get((dataset, method, metric), (None, None))
+                    text = "-" if mean is None else (
+                        f"{mean:.2f}±{std:.2f}" if abs(mean) >= 10 else f"{mean:.3f}±{std:.3f}")
+                    row.append(f"{text:>13}")
+                lines.append(" ".join(row))
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         """``{"rows": [...], "runs": [...]}``; NaN values become ``None``."""
         return {"rows": [_clean(row) for row in self.rows], "runs": self.runs}

@@ -206,7 +206,8 @@ def evaluate(
             ``.jsonl`` file of records the model already reproduces.
         seeds: split seeds; one run each.
         model: base model to load (default: the embedded one).
-        config: the method's settings (default: its defaults).
+        config: the method's settings (default: those its sweep chose for this model,
+            :func:`revs.tuning.tuned_config`, else its defaults).
         patch: a saved patch to apply instead of running the method.
         settings: how to score (default :class:`EvalSettings`).
         use_cache: reuse a run's result from ``<cache>/results`` when every input is the same.
@@ -222,7 +223,11 @@ def evaluate(
     records = load_dataset(dataset, n_subjects=settings.n_subjects)
     loaded = load_patch(patch) if patch is not None else None
     name = dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
-    config = get_method(method).default_config() if config is None else config
+    if config is None:
+        from .tuning import tuned_config
+
+        # Swept settings (data/hparams) when the method was tuned for this model, else defaults.
+        config = tuned_config(method, model) or get_method(method).default_config()
     results = Results()
     for seed in seeds:
         inputs = {

@@ -81,3 +81,23 @@ def test_aggregate_keeps_the_order_methods_were_run_in():
     assert list(zip(table.method, table.metric, strict=True)) == [
         ("unedited", "efficacy"), ("unedited", "specificity"),
         ("revs", "efficacy"), ("revs", "specificity")]
+
+
+def test_ranking_and_wide_table_rank_methods_within_each_dataset():
+    rows = []
+    for dataset, scores in {"ssn": {"revs": 0.9, "memit": 0.4, "rmu": 0.9},
+                            "urls": {"revs": 0.2, "memit": 0.7, "rmu": 0.1}}.items():
+        for method, score in scores.items():
+            for seed in (0, 1):
+                rows += rows_for(method, dataset, seed, {("unlearning_score", 100): score,
+                                                         ("unlearning_score", 10): 1 - score,
+                                                         ("perplexity", None): 20.0 + seed})
+    results = Results(rows, [])
+    ranking = results.ranking("unlearning_score", 100)
+    ranks = {(r.dataset, r.method): r.rank for r in ranking.itertuples()}
+    assert ranks == {("ssn", "revs"): 1, ("ssn", "rmu"): 1, ("ssn", "memit"): 3,
+                     ("urls", "memit"): 1, ("urls", "revs"): 2, ("urls", "rmu"): 3}
+    assert results.ranking("unlearning_score", 10).iloc[0]["method"] == "memit"  # ssn, 1 - 0.4
+    text = results.wide_text(100)
+    line = next(t for t in text.splitlines() if t.startswith("urls") and "revs" in t)
+    assert line.split()[2] == "2" and "0.200±0.000" in line and "20.50±0.50" in line

@@ -86,6 +86,9 @@ class MEMITConfig:
     """Head-projection: the target must leave this many top tokens."""
     margin: float = 1.0
     """Head-projection: logit margin below the k-th largest."""
+    batch_requests: int = 8
+    """Requests whose v* are searched side by side (memory grows with it: the defenses keep a
+    logit lens per layer, context and request)."""
 
 
 def _check(config: MEMITConfig, n_layers: int) -> None:
@@ -101,8 +104,10 @@ def _check(config: MEMITConfig, n_layers: int) -> None:
     if any(not layers[-1] <= layer < n_layers for layer in defense):
         raise ValueError(f"defense_layers must be within {layers[-1]}..{n_layers - 1} (the "
                          f"logit lenses the edit can move), got {defense}")
-    if config.v_steps < 1 or config.v_lr <= 0 or config.mom2_weight < 0 or config.templates < 0:
-        raise ValueError("MEMIT needs v_steps >= 1, v_lr > 0, mom2_weight >= 0, templates >= 0")
+    if config.v_steps < 1 or config.v_lr <= 0 or config.mom2_weight < 0 or config.templates < 0 \
+            or config.batch_requests < 1:
+        raise ValueError("MEMIT needs v_steps >= 1, v_lr > 0, mom2_weight >= 0, templates >= 0 "
+                         "and batch_requests >= 1")
 
 
 class _LastTokens:
@@ -163,64 +168,93 @@ def _templates(model, tokenizer, count: int) -> list[list[int]]:
                    for s, t in zip(starts, texts, strict=True)]
 
 
-def _objective(config, logits, lenses, token_id) -> torch.Tensor:
-    if config.objective == "delete":
-        return torch.softmax(logits, -1)[:, token_id].mean()
-    if config.objective == "head-projection":
-        kth = lenses.topk(config.defense_k, -1).values[..., -1]
-        return F.relu(lenses[..., token_id] - kth + config.margin).mean()
-    log_p = torch.log_softmax(lenses, -1)
-    return (log_p.exp() * log_p).sum(-1).mean()  # minus the entropy
+def _objectives(config, logits, lenses, token_ids) -> torch.Tensor:
+    """Each request's objective, ``[n]``.
 
-
-def _target_output(model, tokenizer, request, templates, config, defense_layers) -> tuple:
-    """MEMIT's v*: the output of the last edited layer that unlearns ``request``.
-
-    Returns ``(z [d_model], details)``.
+    Shapes: ``logits [n, contexts, d_vocab]``, ``lenses [n, contexts, layers, d_vocab]`` (the
+    defenses only), ``token_ids [n]``.
     """
-    z_layer = config.layers[-1]
+    if config.objective == "delete":
+        probabilities = torch.softmax(logits, -1)
+        return probabilities[torch.arange(len(token_ids)), :, token_ids].mean(-1)
+    if config.objective == "head-projection":
+        kth = lenses.topk(config.defense_k, -1).values[..., -1]  # [n, contexts, layers]
+        target = lenses[torch.arange(len(token_ids)), ..., token_ids]
+        return F.relu(target - kth + config.margin).mean((-1, -2))
+    log_p = torch.log_softmax(lenses, -1)
+    return (log_p.exp() * log_p).sum(-1).mean((-1, -2))  # minus the mean entropy
+
+
+def _target_outputs(model, tokenizer, requests, templates, config, defense_layers) -> tuple:
+    """MEMIT's v* for a batch of requests: outputs of the last edited layer that unlearn each.
+
+    Every request has its own ``δ``; their losses are summed, so each gets its own gradient
+    (Adam is elementwise, so this is the per-request search run side by side: the model's
+    weights are read once per step for all of them, which is what costs on a CPU).
+
+    Returns ``(z [n, d_model], one dict of figures per request)``.
+    """
+    z_layer, n, n_templates = config.layers[-1], len(requests), len(templates)
     pad = tokenizer.pad_token_id or 0
-    prefix = list(request.prefix_ids)
-    contexts = _LastTokens(model, [t + prefix[:-1] for t in templates],
-                           [prefix[-1:]] * len(templates), pad)
+    prefixes = [list(r.prefix_ids) for r in requests]
+    contexts = _LastTokens(model, [t + p[:-1] for p in prefixes for t in templates],
+                           [p[-1:] for p in prefixes for _ in templates], pad)
     suffix = tokenizer(" is a", add_special_tokens=False).input_ids
-    essence = _LastTokens(model, [prefix[:-1]], [prefix[-1:] + suffix], pad)
+    essence = _LastTokens(model, [p[:-1] for p in prefixes], [p[-1:] + suffix for p in prefixes],
+                          pad)
+    token_ids = torch.tensor([r.token_id for r in requests], device=contexts.tails.device)
     projection = vocab_projection(model)
-    with torch.no_grad(), capture(model, [z_layer], sites=("residual_after",)) as acts:
-        model(input_ids=torch.tensor([prefix], device=contexts.tails.device), use_cache=False)
-        h_init = acts.get(z_layer, "residual_after")[0, 0].float()
+    with torch.no_grad():
+        with capture(model, [z_layer], sites=("residual_after",)) as acts:
+            contexts()
+        h_init = acts.get(z_layer, "residual_after")[::n_templates, -1].float()  # bare prefixes
         kl_init = torch.log_softmax(essence(), -1)
-    delta = torch.zeros_like(h_init, requires_grad=True)
+    delta = torch.zeros_like(h_init, requires_grad=True)  # [n, d_model]
     optimizer = torch.optim.Adam([delta], lr=config.v_lr)
-    max_norm = config.clamp_norm_factor * h_init.norm()
-    steps, objective = 0, float("nan")
+    max_norm = config.clamp_norm_factor * h_init.norm(dim=1, keepdim=True)
+    steps = torch.zeros(n, dtype=torch.long)
+    active = torch.ones(n, dtype=torch.bool, device=delta.device)
+    objective = torch.full((n,), float("nan"))
     for _ in range(config.v_steps):
-        handle = _add_at(model, z_layer, delta, 0)
+        handle = _add_at(model, z_layer, delta.repeat_interleave(n_templates, 0), 0)
         try:
             with capture(model, defense_layers, sites=("residual_after",), grad=True) as acts:
-                logits = contexts()
-            lenses = (torch.stack([projection.project(acts.get(layer, "residual_after")[:, -1])
-                                   for layer in defense_layers], 1)
-                      if config.objective != "delete" else None)  # [contexts, layers, d_vocab]
-            objective_term = _objective(config, logits, lenses, request.token_id)
-            kl = F.kl_div(kl_init, torch.log_softmax(essence(), -1), log_target=True,
-                          reduction="batchmean") if config.kl_factor else 0.0
+                logits = contexts().view(n, n_templates, -1)
         finally:
             handle.remove()
-        objective = objective_term.item()
-        if config.objective != "max-entropy" and objective < config.loss_break:
+        lenses = None
+        if defense_layers:
+            lenses = torch.stack([projection.project(acts.get(layer, "residual_after")[:, -1])
+                                  for layer in defense_layers], 1)
+            lenses = lenses.view(n, n_templates, len(defense_layers), -1)
+        objectives = _objectives(config, logits, lenses, token_ids)
+        kl = 0.0
+        if config.kl_factor:
+            handle = _add_at(model, z_layer, delta, 0)
+            try:
+                kl = F.kl_div(kl_init, torch.log_softmax(essence(), -1), log_target=True,
+                              reduction="none").sum(-1)
+            finally:
+                handle.remove()
+        objective = torch.where(active, objectives.detach(), objective.to(objectives))
+        if config.objective != "max-entropy":
+            active &= objectives.detach() >= config.loss_break  # stop before updating, as MEMIT
+        if not active.any():
             break
-        loss = (objective_term + config.kl_factor * kl
-                + config.v_weight_decay * delta.norm() / h_init.norm() ** 2)
+        losses = (objectives + config.kl_factor * kl
+                  + config.v_weight_decay * delta.norm(dim=1) / h_init.norm(dim=1) ** 2)
+        before = delta.detach().clone()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses.sum().backward()
         optimizer.step()
-        steps += 1
         with torch.no_grad():
-            if delta.norm() > max_norm:
-                delta.mul_(max_norm / delta.norm())
-    return (h_init + delta).detach(), {"steps": steps, "objective": objective,
-                                       "delta_norm_ratio": (delta.norm() / h_init.norm()).item()}
+            delta[~active] = before[~active]  # finished requests keep their δ
+            delta.mul_((max_norm / delta.norm(dim=1, keepdim=True)).clamp(max=1.0))
+        steps += active.cpu()
+    ratios = (delta.norm(dim=1) / h_init.norm(dim=1)).tolist()
+    details = [{"steps": int(s), "objective": float(o), "delta_norm_ratio": r}
+               for s, o, r in zip(steps, objective.cpu(), ratios, strict=True)]
+    return (h_init + delta).detach(), details
 
 
 @torch.no_grad()
@@ -288,10 +322,12 @@ def memit(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequ
     try:
         templates = _templates(model, tokenizer, config.templates)
         with torch.enable_grad(), training_only(model, []):  # grads reach δ only
-            found = [_target_output(model, tokenizer, r, templates, config,
-                                    defense_layers if config.objective != "delete" else [])
-                     for r in requests]
-        targets = torch.stack([z for z, _ in found])  # [n, d_model]
+            found = [_target_outputs(model, tokenizer, requests[i : i + config.batch_requests],
+                                     templates, config, defense_layers)
+                     for i in range(0, len(requests), config.batch_requests)]
+        targets = torch.cat([z for z, _ in found])  # [n, d_model]
+        found = [d for _, details in found for d in details]
+        seconds_search = time.perf_counter() - start - seconds_statistics
         spread_outputs(model, tokenizer, requests, targets, config, moments, templates)
     except BaseException:
         for weight, original in zip(weights, originals, strict=True):
@@ -299,10 +335,9 @@ def memit(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequ
         raise
     return MethodRun(seconds=time.perf_counter() - start, details={
         "requests": len(requests), "objective": config.objective,
-        "seconds_statistics": seconds_statistics,
-        "mean_steps": sum(d["steps"] for _, d in found) / len(found),
-        "mean_final_objective": sum(d["objective"] for _, d in found) / len(found),
-        "mean_delta_norm_ratio": sum(d["delta_norm_ratio"] for _, d in found) / len(found),
+        "seconds_statistics": seconds_statistics, "seconds_search": seconds_search,
+        **{f"mean_{key}": sum(d[key] for d in found) / len(found)
+           for key in ("steps", "objective", "delta_norm_ratio")},
     })
 
 
