@@ -2,6 +2,8 @@
 its own loss, moves only the parameters it should, leaves the model untouched on bad input, and
 runs through the evaluation runner. (FT-L has its own file.)"""
 
+import dataclasses
+import json
 import warnings
 
 import pytest
@@ -9,6 +11,7 @@ import torch
 from conftest import TINY_CONFIGS, ByteTokenizer, build_tiny_model
 
 from revs.baselines import forget_requests
+from revs.baselines.ft_l import FTLConfig
 from revs.baselines.memit import MEMITConfig, _LastTokens, spread_outputs
 from revs.baselines.npo import NPOConfig, npo_loss
 from revs.baselines.rmu import RMUConfig
@@ -204,6 +207,7 @@ def test_bad_settings_leave_the_model_untouched(name, config, message):
 
 
 @pytest.mark.parametrize("name, config", [
+    ("ft-l", FTLConfig()),
     ("memit", MEMITConfig(**_MEMIT)),
     ("head-projection", MEMITConfig(**_MEMIT, objective="head-projection", defense_k=5)),
     ("max-entropy", MEMITConfig(**_MEMIT, objective="max-entropy")),
@@ -225,3 +229,4 @@ def test_each_baseline_runs_through_the_evaluation_runner(name, config):
     assert {r["metric"] for r in results.rows} >= {"efficacy", "specificity", "perplexity",
                                                    "extraction_rate", "resistance_score"}
     assert results.runs[0]["details"]["requests"] == 4
+    assert results.runs[0]["config"] == json.loads(json.dumps(dataclasses.asdict(config)))

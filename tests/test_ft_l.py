@@ -1,18 +1,15 @@
 """FT-L on tiny models of every layout: the loss falls, only the chosen projections move, the
-L-infinity constraint holds, and the method runs through the evaluation runner."""
-
-import warnings
+L-infinity constraint holds (the runner round trip is in test_baselines.py)."""
 
 import pytest
 import torch
-from conftest import TINY_CONFIGS, ByteTokenizer, build_tiny_model
+from conftest import TINY_CONFIGS, build_tiny_model
 
 from revs.baselines import forget_requests
 from revs.baselines.ft_l import FTLConfig
 from revs.data.records import Record
 from revs.layout import layer_module
 from revs.methods import get_method
-from revs.runner import EvalSettings, evaluate_run
 
 RECORDS = [Record("a", "ssn", "The number of Ann is", " 915-11-1364"),
            Record("b", "ssn", "Bob's number:", " 123-45-6789")]
@@ -72,18 +69,3 @@ def test_ft_l_bad_settings_leave_the_model_untouched(byte_tokenizer):
         get_method("ft-l")(model, byte_tokenizer, [])
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
 
-
-def test_ft_l_runs_through_the_evaluation_runner():
-    records = [Record(f"s{i}", "ssn", f"{p} {n} is", f" {i}{i + 1}-{i + 2}")
-               for i, n in enumerate(["Ann", "Bob", "Cyd", "Dee"])
-               for p in ("The number of", "The code of")]
-    settings = EvalSettings(ks=(5,), n_forget=2, corpus_documents=1, max_new_tokens=4, samples=2,
-                            delta_candidates=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        results = evaluate_run("ft-l", records, 0,
-                               lambda: (build_tiny_model("llama"), ByteTokenizer()),
-                               dataset="toy", settings=settings)
-    assert {r["method"] for r in results.rows} == {"ft-l"}
-    assert results.runs[0]["config"]["lr"] == FTLConfig().lr
-    assert results.runs[0]["details"]["requests"] == 4
