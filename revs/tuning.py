@@ -88,7 +88,7 @@ def _score(model, tokenizer, split, settings) -> dict[str, float]:
     return scores
 
 
-def validation_records(model: str | None = None) -> list:
+def validation_records() -> list:
     """The validation testbed's records, checked to share no secret or prompt with the tests."""
     records = load_dataset(VALIDATION["dataset"], seed=VALIDATION["generator_seed"])
     test = load_dataset(VALIDATION["dataset"])
@@ -110,7 +110,7 @@ def sweep(method: str, *, model: str | None = None, grid: list[dict] | None = No
     grid = GRIDS.get(method) if grid is None else grid
     if not grid:
         raise ValueError(f"no sweep grid for {method!r}; methods with one: {', '.join(GRIDS)}")
-    records = validation_records(model)
+    records = validation_records()
     split = split_records(records, VALIDATION["split_seed"], n_forget=VALIDATION["n_forget"])
     memorize(records, base_model=model)  # build the testbed once, outside the timings
     trials = []
