@@ -187,6 +187,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     if args.out:
         results.save(args.out)
+    return _print_results(results, args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Print results saved by ``revs evaluate --out`` (several files: one table)."""
+    from .results import Results
+
+    return _print_results(Results.concat(Results.load(path) for path in args.results), args)
+
+
+def _print_results(results, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results.to_json()["rows"], indent=1))
         return 0
@@ -230,6 +241,15 @@ def _apply(args: argparse.Namespace) -> int:
     tokenizer.save_pretrained(args.out)
     print(f"applied {len(patch)} layer edits; edited model saved to {args.out}")
     return 0
+
+
+def _table_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--wide", type=int, nargs="?", const=100, default=None, metavar="K",
+                         help="print one line per dataset and method with every metric at K "
+                         "(default 100) and the method's rank by unlearning score")
+    command.add_argument("--json", action="store_true",
+                         help="print the per-seed rows as JSON (method, dataset, seed, k, "
+                         "metric, value)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,13 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fast scoring settings (fewer samples and corpus documents)")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute cached runs")
     evaluate.add_argument("--out", default=None, help="also save the results (JSON) here")
-    evaluate.add_argument("--wide", type=int, nargs="?", const=100, default=None, metavar="K",
-                          help="print one line per dataset and method with every metric at K "
-                          "(default 100) and the method's rank by unlearning score")
-    evaluate.add_argument("--json", action="store_true",
-                          help="print the per-seed rows as JSON (method, dataset, seed, k, "
-                          "metric, value)")
+    _table_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    report = commands.add_parser(
+        "report", help="print results saved by revs evaluate --out",
+        description="Print the aggregated table of one or more results files written by "
+        "revs evaluate --out (e.g. data/results/comparison-smollm2-135m.json), without "
+        "running anything.",
+    )
+    report.add_argument("results", nargs="+", help="results files (JSON)")
+    _table_options(report)
+    report.set_defaults(handler=_report)
 
     sweep = commands.add_parser(
         "sweep", help="choose a baseline's hyperparameters on the validation testbed",
