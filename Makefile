@@ -24,13 +24,19 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check revs tests benchmarks
+	$(BIN)/ruff check revs tests benchmarks book
 
+# The unit and integration tests, then the notebooks in smoke mode under nbval (exceptions and
+# the cells marked NBVAL_CHECK_OUTPUT fail), then the smoke book with warnings as errors.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+	REVS_SMOKE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks
+	$(BIN)/python book/build.py --smoke
 
+# Executes every notebook with its full settings (papermill; unchanged ones are skipped) and
+# builds the book into _build/html.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python book/build.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -1,0 +1,79 @@
+"""Seaborn figures for the book, drawn from tidy tables; nothing here runs a model.
+
+Every function returns the matplotlib Figure, titled and with labelled axes, so a notebook cell
+that ends with the call shows it and the book can caption and cross-reference it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["bars", "histogram", "lines", "style"]
+
+
+def style() -> None:
+    """The book's look: seaborn's whitegrid theme at a size readable in the rendered page."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=1.0)
+
+
+def bars(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: str, ylabel: str,
+         percent: bool = False, size: tuple[float, float] = (7.0, 3.6)):
+    """A grouped bar chart of ``frame[y]`` by ``frame[x]`` (and ``hue``), values written on bars.
+
+    ``percent`` shows shares in [0, 1] as percentages on a 0–100 % axis.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = frame.copy()
+    if percent:
+        data[y] = data[y] * 100
+    figure, ax = plt.subplots(figsize=size)
+    sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, errorbar=None)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.0f%%" if percent else "%.3g", padding=2, fontsize=9)
+    if percent:
+        ax.set_ylim(0, 110)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel + (" (%)" if percent else ""))
+    if hue is not None:
+        ax.legend(title=hue, frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    figure.tight_layout()
+    plt.close(figure)  # shown once, by the cell's return value
+    return figure
+
+
+def lines(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: str,
+          ylabel: str, log: bool = False, size: tuple[float, float] = (7.0, 3.6)):
+    """``frame[y]`` against ``frame[x]``, one line (with markers) per ``hue`` value.
+
+    ``log`` puts ``y`` on a symmetric log axis, which keeps 0 (a rank of top-1) visible.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    figure, ax = plt.subplots(figsize=size)
+    sns.lineplot(data=frame, x=x, y=y, hue=hue, style=hue, markers=True, dashes=False, ax=ax)
+    if log:
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylim(bottom=0)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if hue is not None:
+        ax.legend(title=None, frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def histogram(frame, *, x: str, title: str, xlabel: str, ylabel: str = "count",
+              log: bool = False, bins: int = 40, size: tuple[float, float] = (7.0, 3.2)):
+    """Distribution of ``frame[x]`` (``log``: logarithmic bins over ``x + 1``)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = frame.assign(**{x: frame[x] + 1}) if log else frame
+    figure, ax = plt.subplots(figsize=size)
+    sns.histplot(data=data, x=x, bins=bins, log_scale=log, ax=ax)
+    ax.set(title=title, xlabel=xlabel + (" + 1" if log else ""), ylabel=ylabel)
+    figure.tight_layout()
+    plt.close(figure)
+    return figure

@@ -1,0 +1,65 @@
+"""The book's notebooks as files: ordered, listed in the table of contents, thin, output-free but
+for the cells nbval checks, every glued figure captioned and referenced. (Running them is `make
+test`'s nbval step and `book/build.py --smoke`.)"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _cells(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _text(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_notebooks_are_numbered_in_order_and_all_in_the_toc():
+    names = [p.name for p in NOTEBOOKS]
+    assert names, "no notebooks"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", n) for n in names), names
+    assert [int(n[:2]) for n in names] == list(range(1, len(names) + 1))
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc["chapters"]]
+    assert [f for f in files if f.startswith("notebooks/")] == [
+        f"notebooks/{p.stem}" for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_small_thin_and_parameterized(path):
+    assert path.stat().st_size < 60_000, "commit notebooks without outputs (book/build.py)"
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"  # what papermill runs
+    cells = notebook["cells"]
+    assert cells[0]["cell_type"] == "markdown" and _text(cells[0]).startswith("# ")
+    parameters = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(parameters) == 1 and re.search(r"^smoke = False$", _text(parameters[0]), re.M)
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        text = _text(cell)
+        assert sum(1 for line in text.splitlines() if line.strip()) <= 15, (
+            f"a long cell belongs in revs/: {text[:80]!r}")
+        if CHECK_MARK in text:
+            assert cell["outputs"] and cell["execution_count"], "run book/build.py --refresh-checks"
+        else:
+            assert not cell.get("outputs"), f"stray outputs in {text[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_glued_figure_is_shown_captioned_and_referenced(path):
+    code = "\n".join(_text(c) for c in _cells(path) if c["cell_type"] == "code")
+    prose = "\n".join(_text(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    for name in re.findall(r'glue\("(fig_\w+)"', code):
+        block = re.search(r"```\{glue:figure\} " + name + r"\n:name: ([\w-]+)\n\n(.+?)```", prose,
+                          re.S)
+        assert block, f"{name} is glued but not shown as a captioned glue:figure"
+        assert f"{{numref}}`{block.group(1)}`" in prose, f"{name} is never referenced"
