@@ -11,14 +11,18 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .config import REVSConfig
 from .data.records import Record, Split
+from .demote import demote_rank
 from .generation import exact_reproduction, greedy_continuations
 from .hooks import capture
 from .layout import neuron_weights
+from .select import select_neurons
 from .vocab import token_rank, vocab_projection
 
-__all__ = ["leak_table", "lens_ranks", "neuron_token_ranks", "records_table",
-           "reproduction_by_part", "top_tokens"]
+__all__ = ["SELECTIONS", "demotion_trace", "leak_table", "lens_ranks", "neuron_table",
+           "neuron_token_ranks", "records_table", "reproduction_by_part", "selections",
+           "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -143,4 +147,89 @@ def top_tokens(model: nn.Module, tokenizer, vectors: torch.Tensor, *, k: int = 1
              "logit": float(v)}
             for i in range(len(vectors)) for j, (t, v) in enumerate(zip(ids[i], values[i],
                                                                        strict=True))]
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def neuron_table(model: nn.Module, prefix_ids: Sequence[int], token_id: int, layer: int):
+    """Every neuron of ``layer`` at the prefix's last position: how it fires and what it promotes.
+
+    Columns: ``neuron``, ``activation`` (its input to the MLP output projection), ``rank`` (of
+    ``token_id`` in the neuron's vocabulary projection, 0 = top), ``contribution`` (activation x
+    the token's logit in that projection: roughly what the neuron adds to the token's logit).
+    """
+    device = next(model.parameters()).device
+    with capture(model, [layer], sites=("mlp_activations",), stop_after=layer) as acts:
+        model(input_ids=torch.tensor([list(prefix_ids)], device=device), use_cache=False)
+    activation = acts.get(layer, "mlp_activations")[0, -1].float().cpu()  # [d_mlp]
+    table = neuron_token_ranks(model, layer, token_id).sort_values("neuron")
+    table = table.assign(activation=activation.numpy())
+    table["contribution"] = table["activation"] * table["logit"]
+    return table[["neuron", "activation", "rank", "contribution"]].reset_index(drop=True)
+
+
+SELECTIONS = {
+    "hybrid (REVS)": {"score_method": "rank"},
+    "activation": {"score_method": "activation"},
+    "rank only": {"score_method": "rank", "act_filter": None},
+    "random": {"score_method": "random"},
+}
+"""The paper's neuron-selection rules as :class:`REVSConfig` overrides (``act_filter=None``: every
+neuron is a candidate, i.e. rank alone)."""
+
+
+@torch.no_grad()
+def selections(model: nn.Module, prefix_ids: Sequence[int], token_id: int, layer: int,
+               config: REVSConfig | None = None):
+    """The neurons each rule of :data:`SELECTIONS` picks in ``layer`` (REVS's own code path).
+
+    Columns: ``rule``, ``order`` (0 = picked first), ``neuron``, ``activation``, ``rank``.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    config = config or REVSConfig()
+    table = neuron_table(model, prefix_ids, token_id, layer)
+    activations = torch.tensor(table["activation"].to_numpy())  # [d_mlp]
+    rows = neuron_weights(model, layer)  # [d_mlp, d_model]
+    out = []
+    for rule, overrides in SELECTIONS.items():
+        if overrides.get("act_filter", 0) is None:
+            overrides = {**overrides, "act_filter": len(activations)}
+        chosen = select_neurons(activations, rows, vocab_projection(model), token_id,
+                                dataclasses.replace(config, **overrides))
+        for order, neuron in enumerate(chosen.neurons.tolist()):
+            out.append({"rule": rule, "order": order, "neuron": neuron,
+                        "activation": float(activations[neuron]),
+                        "rank": int(table["rank"][neuron])})
+    return pd.DataFrame(out)
+
+
+@torch.no_grad()
+def demotion_trace(model: nn.Module, layer: int, neurons: Sequence[int], token_id: int,
+                   config: REVSConfig | None = None):
+    """The token's rank in each neuron's projection after every iteration of the demotion.
+
+    Runs REVS's own :func:`~revs.demote.demote_rank` with 1, 2, ... iterations allowed (the search
+    is deterministic, so its state after ``i`` iterations is the result of a run capped at ``i``)
+    until it stops. Columns: ``neuron``, ``iteration`` (0 = before any edit), ``rank``,
+    ``logit_step`` (the change of the token's normalized logit tried at that iteration).
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    config = config or REVSConfig()
+    projection = vocab_projection(model)
+    vectors = neuron_weights(model, layer)[list(neurons)]  # [n, d_model]
+    full = demote_rank(projection, vectors, token_id, config)
+    rows = [{"neuron": n, "iteration": 0, "rank": int(r), "logit_step": 0.0}
+            for n, r in zip(neurons, full.rank_before.tolist(), strict=True)]
+    for iteration in range(1, full.iterations + 1):
+        capped = demote_rank(projection, vectors, token_id,
+                             dataclasses.replace(config, max_iter_neuron=iteration))
+        rows += [{"neuron": n, "iteration": iteration, "rank": int(r), "logit_step": float(d)}
+                 for n, r, d in zip(neurons, capped.rank_after.tolist(),
+                                    capped.logit_step.tolist(), strict=True)]
     return pd.DataFrame(rows)

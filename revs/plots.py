@@ -6,7 +6,7 @@ that ends with the call shows it and the book can caption and cross-reference it
 
 from __future__ import annotations
 
-__all__ = ["bars", "histogram", "lines", "style"]
+__all__ = ["bars", "histogram", "lines", "picked_scatter", "style"]
 
 
 def style() -> None:
@@ -43,15 +43,19 @@ def bars(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: s
 
 
 def lines(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: str,
-          ylabel: str, log: bool = False, size: tuple[float, float] = (7.0, 3.6)):
+          ylabel: str, log: bool = False, band: tuple[float, float] | None = None,
+          band_label: str = "target band", size: tuple[float, float] = (7.0, 3.6)):
     """``frame[y]`` against ``frame[x]``, one line (with markers) per ``hue`` value.
 
-    ``log`` puts ``y`` on a symmetric log axis, which keeps 0 (a rank of top-1) visible.
+    ``log`` puts ``y`` on a symmetric log axis, which keeps 0 (a rank of top-1) visible;
+    ``band`` shades a range of ``y`` (e.g. the rank band an edit aims for).
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     figure, ax = plt.subplots(figsize=size)
+    if band is not None:
+        ax.axhspan(*band, color="0.9", label=band_label, zorder=0)
     sns.lineplot(data=frame, x=x, y=y, hue=hue, style=hue, markers=True, dashes=False, ax=ax)
     if log:
         ax.set_yscale("symlog", linthresh=1)
@@ -74,6 +78,38 @@ def histogram(frame, *, x: str, title: str, xlabel: str, ylabel: str = "count",
     figure, ax = plt.subplots(figsize=size)
     sns.histplot(data=data, x=x, bins=bins, log_scale=log, ax=ax)
     ax.set(title=title, xlabel=xlabel + (" + 1" if log else ""), ylabel=ylabel)
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
+def picked_scatter(background, picked, *, x: str, y: str, panel: str, title: str, xlabel: str,
+                   ylabel: str, log_y: bool = False, columns: int = 2,
+                   size: tuple[float, float] = (8.0, 6.0)):
+    """Rows of ``background`` in grey with ``picked``'s rows on top, one panel per ``panel`` value.
+
+    E.g. every neuron of a layer, and in colour those that one selection rule picks.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    names = list(dict.fromkeys(picked[panel]))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=size, sharex=True, sharey=True,
+                                squeeze=False)
+    colours = sns.color_palette(n_colors=len(names))
+    for ax, name, colour in zip(axes.flat, names, colours, strict=False):
+        ax.scatter(background[x], background[y], s=4, color="0.8", label="all")
+        mine = picked[picked[panel] == name]
+        ax.scatter(mine[x], mine[y], s=14, color=colour, label="picked")
+        ax.set_title(name, fontsize=10)
+        if log_y:
+            ax.set_yscale("symlog", linthresh=1)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    figure.supxlabel(xlabel)
+    figure.supylabel(ylabel)
+    figure.suptitle(title)
     figure.tight_layout()
     plt.close(figure)
     return figure
