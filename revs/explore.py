@@ -20,9 +20,9 @@ from .layout import neuron_weights
 from .select import select_neurons
 from .vocab import token_rank, vocab_projection
 
-__all__ = ["SELECTIONS", "demotion_trace", "leak_table", "lens_ranks", "neuron_table",
-           "neuron_token_ranks", "records_table", "reproduction_by_part", "selections",
-           "top_tokens"]
+__all__ = ["SELECTIONS", "demotion_trace", "edited_tokens", "leak_table", "lens_ranks",
+           "neuron_table", "neuron_token_ranks", "records_table", "reproduction_by_part",
+           "scorecard", "selections", "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -233,3 +233,42 @@ def demotion_trace(model: nn.Module, layer: int, neurons: Sequence[int], token_i
                  for n, r, d in zip(neurons, capped.rank_after.tolist(),
                                     capped.logit_step.tolist(), strict=True)]
     return pd.DataFrame(rows)
+
+
+def edited_tokens(result):
+    """One row per token :func:`revs.unlearn` worked on (from its :class:`UnlearnResult`).
+
+    Columns: ``target`` (index into the targets), ``token``, ``position`` (in the secret),
+    ``rank_before`` and ``rank_after`` (in the model's output after the token's prefix),
+    ``layers`` (how many layers were edited for it), ``neurons`` (how many neurons in all).
+    """
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "target": t.target, "token": t.text, "position": t.position,
+        "rank_before": t.rank_before, "rank_after": t.rank_after,
+        "layers": len(t.neurons), "neurons": sum(t.neurons.values()),
+    } for t in result.tokens])
+
+
+def scorecard(model: nn.Module, tokenizer, split: Split, config: REVSConfig | None = None, *,
+              k: int = 100, corpus_documents: int = 20, max_new_tokens: int = 50) -> dict:
+    """The headline numbers of an unlearning run on ``split`` (the runner's definitions).
+
+    Efficacy and generality at ``k`` on the forget and generality records, specificity on the
+    retain records, their harmonic mean (the unlearning score) and the perplexity on
+    ``corpus_documents`` held-out documents of the offline corpus. A dict of floats.
+    """
+    from .data.corpus import general_corpus
+    from .metrics import efficacy, generality, harmonic_mean, perplexity, specificity
+
+    config = config or REVSConfig()
+    scores = {"efficacy": efficacy(model, tokenizer, split.forget, config, k=k)}
+    if split.generality:
+        scores["generality"] = generality(model, tokenizer, split.generality, config, k=k)
+    scores["specificity"] = specificity(model, tokenizer, split.retain,
+                                        max_new_tokens=max_new_tokens)
+    scores["unlearning score"] = harmonic_mean(list(scores.values()))
+    texts = general_corpus("heldout", max_documents=corpus_documents)
+    scores["perplexity"] = perplexity(model, tokenizer, texts)
+    return scores
