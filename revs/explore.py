@@ -21,8 +21,8 @@ from .select import select_neurons
 from .vocab import token_rank, vocab_projection
 
 __all__ = ["SELECTIONS", "demotion_trace", "edited_tokens", "leak_table", "lens_ranks",
-           "neuron_table", "neuron_token_ranks", "records_table", "reproduction_by_part",
-           "scorecard", "selections", "top_tokens"]
+           "layer_scores", "neuron_table", "neuron_token_ranks", "records_table",
+           "reproduction_by_part", "scorecard", "selections", "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -272,3 +272,22 @@ def scorecard(model: nn.Module, tokenizer, split: Split, config: REVSConfig | No
     texts = general_corpus("heldout", max_documents=corpus_documents)
     scores["perplexity"] = perplexity(model, tokenizer, texts)
     return scores
+
+
+def layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
+                 config: REVSConfig | None = None, *, k: int = 100):
+    """The logit-lens attack layer by layer: mean over records of the capped rank score.
+
+    At each layer's residual stream, a record scores ``min(1, rank / k)`` for the best-ranked of
+    its selected tokens (two-sided, as the attack), so 1 means the secret is out of the
+    attacker's top ``k`` there. Columns: ``layer``, ``score``. The attack's value is the minimum.
+    """
+    import pandas as pd
+
+    from .layout import decoder_layers, get_layout
+    from .metrics import sequence_scores
+
+    layers = range(len(decoder_layers(model, get_layout(model))))
+    scores = sequence_scores(model, tokenizer, records, config or REVSConfig(), k=k,
+                             layers=layers, two_sided=True)  # [n_records, n_layers]
+    return pd.DataFrame({"layer": list(layers), "score": scores.mean(0).tolist()})

@@ -6,7 +6,7 @@ that ends with the call shows it and the book can caption and cross-reference it
 
 from __future__ import annotations
 
-__all__ = ["bars", "histogram", "lines", "picked_scatter", "style"]
+__all__ = ["bars", "histogram", "lines", "panel_lines", "picked_scatter", "style"]
 
 
 def style() -> None:
@@ -113,3 +113,20 @@ def picked_scatter(background, picked, *, x: str, y: str, panel: str, title: str
     figure.tight_layout()
     plt.close(figure)
     return figure
+
+
+def panel_lines(frame, *, x: str, y: str, hue: str, panel: str, title: str, xlabel: str,
+                ylabel: str, columns: int = 2, height: float = 2.6, aspect: float = 1.5):
+    """:func:`lines` in one panel per value of ``frame[panel]`` (shared axes, one legend)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    grid = sns.relplot(data=frame, x=x, y=y, hue=hue, style=hue, col=panel, col_wrap=columns,
+                       kind="line", markers=True, dashes=False, height=height, aspect=aspect,
+                       facet_kws={"sharey": True})
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels(xlabel, ylabel)
+    grid.figure.suptitle(title)
+    grid.figure.subplots_adjust(top=0.86)  # room for the title; the legend stays outside
+    plt.close(grid.figure)
+    return grid.figure
