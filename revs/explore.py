@@ -20,7 +20,7 @@ from .layout import neuron_weights
 from .select import select_neurons
 from .vocab import token_rank, vocab_projection
 
-__all__ = ["SELECTIONS", "demotion_trace", "edited_tokens", "leak_table", "lens_ranks",
+__all__ = ["SELECTIONS", "ablation", "demotion_trace", "edited_tokens", "leak_table", "lens_ranks",
            "layer_scores", "neuron_table", "neuron_token_ranks", "records_table",
            "reproduction_by_part", "scorecard", "selections", "top_tokens"]
 
@@ -291,3 +291,25 @@ def layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
     scores = sequence_scores(model, tokenizer, records, config or REVSConfig(), k=k,
                              layers=layers, two_sided=True)  # [n_records, n_layers]
     return pd.DataFrame({"layer": list(layers), "score": scores.mean(0).tolist()})
+
+
+def ablation(variants: Mapping[str, Mapping], dataset: str = "ssn", *, seeds: Sequence[int] = (0,),
+             settings=None, base: REVSConfig | None = None):
+    """REVS evaluated with each variant's settings (:func:`revs.evaluate`, cached per run).
+
+    ``variants`` maps a label to :class:`REVSConfig` overrides of ``base`` (default: the paper's
+    settings). Returns the runner's tidy rows (``method .. value``) with a ``variant`` column.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    from .runner import evaluate
+
+    base = base or REVSConfig()
+    frames = []
+    for label, overrides in variants.items():
+        config = dataclasses.replace(base, **overrides)
+        results = evaluate("revs", dataset, seeds, config=config, settings=settings)
+        frames.append(results.frame().assign(variant=label))
+    return pd.concat(frames, ignore_index=True)

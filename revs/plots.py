@@ -6,7 +6,8 @@ that ends with the call shows it and the book can caption and cross-reference it
 
 from __future__ import annotations
 
-__all__ = ["bars", "histogram", "lines", "panel_lines", "picked_scatter", "style"]
+__all__ = ["bars", "histogram", "lines", "panel_bars", "panel_lines", "picked_scatter",
+           "style"]
 
 
 def style() -> None:
@@ -128,5 +129,23 @@ def panel_lines(frame, *, x: str, y: str, hue: str, panel: str, title: str, xlab
     grid.set_axis_labels(xlabel, ylabel)
     grid.figure.suptitle(title)
     grid.figure.subplots_adjust(top=0.86)  # room for the title; the legend stays outside
+    plt.close(grid.figure)
+    return grid.figure
+
+
+def panel_bars(frame, *, x: str, y: str, hue: str, panel: str, title: str, xlabel: str,
+               ylabel: str, columns: int = 2, height: float = 2.8, aspect: float = 1.4):
+    """:func:`bars` in one panel per value of ``frame[panel]`` (own x values, shared y axis)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    grid = sns.catplot(data=frame, x=x, y=y, hue=hue, col=panel, col_wrap=columns, kind="bar",
+                       errorbar=None, height=height, aspect=aspect, sharex=False)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels(xlabel, ylabel)
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", labelrotation=20)
+    grid.figure.suptitle(title)
+    grid.figure.subplots_adjust(top=0.88, hspace=0.6)
     plt.close(grid.figure)
     return grid.figure
