@@ -20,9 +20,9 @@ from .layout import neuron_weights
 from .select import select_neurons
 from .vocab import token_rank, vocab_projection
 
-__all__ = ["SELECTIONS", "ablation", "demotion_trace", "edited_tokens", "leak_table", "lens_ranks",
-           "layer_scores", "neuron_table", "neuron_token_ranks", "records_table",
-           "reproduction_by_part", "scorecard", "selections", "top_tokens"]
+__all__ = ["SELECTIONS", "ablation", "ablation_families", "demotion_trace", "edited_tokens",
+           "layer_scores", "leak_table", "lens_ranks", "neuron_table", "neuron_token_ranks",
+           "records_table", "reproduction_by_part", "scorecard", "selections", "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -313,3 +313,29 @@ def ablation(variants: Mapping[str, Mapping], dataset: str = "ssn", *, seeds: Se
         results = evaluate("revs", dataset, seeds, config=config, settings=settings)
         frames.append(results.frame().assign(variant=label))
     return pd.concat(frames, ignore_index=True)
+
+
+def ablation_families(smoke: bool = False) -> dict[str, dict[str, dict]]:
+    """The book's ablations: family -> variant label -> :class:`REVSConfig` overrides.
+
+    Each family varies one setting around the paper's (always one of the variants); ``smoke``
+    keeps two variants per family.
+    """
+    counts = [5, 30] if smoke else [5, 15, 30, 60]
+    token_methods = ["rarest", "first"] if smoke else ["rarest", "frequent", "first", "last",
+                                                       "random"]
+    score_methods = ["rank", "activation"] if smoke else ["rank", "activation", "random",
+                                                          "contrastive"]
+    bands = [(30_000, 45_000), (45_000, 49_000)] if smoke else [
+        (10_000, 20_000), (30_000, 45_000), (45_000, 49_000)]
+    protected = [0, 10] if smoke else [0, 10, 50]
+    return {
+        "neurons per layer": {f"N = {n}": {"n_neurons": n} for n in counts},
+        "token selection": {m: {"token_method": m} for m in token_methods},
+        "neuron score": {"hybrid" if m == "rank" else m: {"score_method": m}
+                         for m in score_methods},
+        "neuron band": {f"{lo // 1000}k–{hi // 1000}k": {"neuron_band": (lo, hi)}
+                        for lo, hi in bands},
+        "protected tokens": {f"{m} held" if m else "none (paper)": {"protect_tokens": m}
+                             for m in protected},
+    }
