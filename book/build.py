@@ -6,7 +6,7 @@ The committed notebooks carry no outputs but those nbval checks. Each is execute
 cached by ``revs`` itself, so a prose edit rebuilds in seconds. The book is built from a staging
 folder holding ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks, with MathJax
 taken from the npm registry (never committed, never loaded from a CDN), into ``_build/html``
-(smoke: ``_build/smoke/html``).
+(smoke: ``_build/smoke/_build/html``).
 
 Usage: python book/build.py [--smoke] [--only 01 02 ...] [--no-book] [--refresh-checks]
 
@@ -173,11 +173,14 @@ def main() -> int:
     if args.no_book:
         return 0
     source = stage(executed, mode)
-    # The full book goes to _build/html, the smoke book (the tests') to _build/smoke/html.
+    # Jupyter Book writes to <path-output>/_build/html: the full book to _build/html, the smoke
+    # book (the tests') to _build/smoke/_build/html.
     output = ROOT if mode == "full" else BUILD / "smoke"
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source),
                "--path-output", str(output), "-W", "-n", "--keep-going"]
-    return subprocess.run(command, check=False).returncode
+    status = subprocess.run(command, check=False).returncode
+    print(f"book ({mode}): {output / '_build' / 'html' / 'index.html'}, exit status {status}")
+    return status
 
 
 if __name__ == "__main__":
