@@ -11,10 +11,12 @@ __all__ = ["bars", "histogram", "lines", "panel_bars", "panel_lines", "picked_sc
 
 
 def style() -> None:
-    """The book's look: seaborn's whitegrid theme at a size readable in the rendered page."""
+    """The book's look: seaborn's whitegrid theme, tables with three decimals."""
+    import pandas as pd
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook", font_scale=1.0)
+    pd.set_option("display.precision", 3)
 
 
 def bars(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: str, ylabel: str,
@@ -31,8 +33,13 @@ def bars(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: s
         data[y] = data[y] * 100
     figure, ax = plt.subplots(figsize=size)
     sns.barplot(data=data, x=x, y=y, hue=hue, ax=ax, errorbar=None)
-    for container in ax.containers:
-        ax.bar_label(container, fmt="%.0f%%" if percent else "%.3g", padding=2, fontsize=9)
+    crowded = data[x].nunique() > 12
+    if crowded:  # e.g. one bar per layer: every fifth label, no values on the bars
+        for i, label in enumerate(ax.get_xticklabels()):
+            label.set_visible(i % 5 == 0)
+    else:
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.0f%%" if percent else "%.3g", padding=2, fontsize=9)
     if percent:
         ax.set_ylim(0, 110)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel + (" (%)" if percent else ""))
