@@ -10,15 +10,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .config import REVSConfig
+from .data.records import Split
 from .results import Results
 
-__all__ = ["PAPER_RESULTS", "STORED_RESULTS", "beside_paper", "paper_results", "stored_results"]
+__all__ = [
+    "COMPARISON_DATASETS",
+    "COMPARISON_SEEDS",
+    "PAPER_RESULTS",
+    "STORED_RESULTS",
+    "beside_paper",
+    "coverage",
+    "shared_tokens",
+    "paper_results",
+    "stored_results",
+    "summary",
+]
 
 _DATA = Path(__file__).resolve().parents[1] / "data"
 PAPER_RESULTS = _DATA / "paper" / "revs-llama3-8b.csv"
 """The paper's Llama-3-8B table at k = 100 (project page, 2025-05-24), scores in [0, 1]."""
 STORED_RESULTS = _DATA / "results"
 """Where ``revs evaluate --out`` results the book reads are kept."""
+
+COMPARISON_DATASETS = ("ssn", "emails", "urls")
+"""The memorized testbeds of the comparison (the paper's three datasets)."""
+COMPARISON_SEEDS = (0, 1, 2)
+"""Split seeds of the comparison."""
 
 HEADLINE = ("unlearning_score", "efficacy", "generality", "specificity")
 """The metrics the paper's main table reports (besides MMLU and GSM8K)."""
@@ -57,3 +75,66 @@ def beside_paper(results: Results, *, k: int = 100, metrics: Sequence[str] = HEA
     merged = ours[[*keys, "ours", "ours_std"]].merge(paper[[*keys, "paper", "paper_std"]],
                                                       on=keys, how="left")
     return merged.reset_index(drop=True)
+
+
+def summary(results: Results, *, k: int = 100):
+    """One row per dataset and method: its rank by unlearning score, then every metric's mean.
+
+    Metrics that depend on a rank threshold are taken at ``k``; columns follow
+    :data:`revs.results.METRICS` (those measured). Ranks are within each dataset, 1 = highest.
+    """
+    from .results import METRICS
+
+    table = results.aggregate()
+    table = table[table["k"].isna() | (table["k"] == k)]
+    wide = table.pivot_table(index=["dataset", "method"], columns="metric", values="mean",
+                             sort=False)
+    wide = wide[[m for m in METRICS if m in wide.columns]]
+    ranks = results.ranking("unlearning_score", k).set_index(["dataset", "method"])["rank"]
+    wide.insert(0, "rank", ranks.reindex(wide.index).astype("Int64"))
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def coverage(results: Results, methods: Sequence[str] | None = None,
+             datasets: Sequence[str] = COMPARISON_DATASETS,
+             seeds: Sequence[int] = COMPARISON_SEEDS):
+    """How many of the comparison's seeds ``results`` holds, per method (rows) and dataset.
+
+    ``methods`` default to every registered method (the unedited model included); a complete
+    table has ``len(seeds)`` everywhere.
+    """
+    import pandas as pd
+
+    from .methods import METHODS
+
+    present = {(row["method"], row["dataset"], row["seed"]) for row in results.rows}
+    methods = list(methods or METHODS)
+    counts = [[sum((m, d, s) in present for s in seeds) for d in datasets] for m in methods]
+    return pd.DataFrame(counts, index=pd.Index(methods, name="method"), columns=list(datasets))
+
+
+def shared_tokens(tokenizer, split: Split, config: REVSConfig | None = None):
+    """Which retained secrets contain a token that REVS unlearns for the forget split.
+
+    REVS demotes a token in the neurons that write it, whatever the context, so a retained
+    secret made partly of the same token is put at risk. One row per retained subject:
+    ``subject``, ``secret``, ``shared`` (the texts of the unlearned tokens among its tokens),
+    ``n_shared``. The unlearned tokens are ``config``'s selection (default: the paper's).
+    """
+    import pandas as pd
+
+    from .targets import tokens_for
+
+    config = config or REVSConfig()
+    unlearned = {t.token_id: t.text for r in split.forget for t in tokens_for(tokenizer, r, config)}
+    every_token = REVSConfig(max_tokens=None, skip=(), stop=(), skip_whitespace=False)
+    rows, seen = [], set()
+    for record in split.retain:
+        if record.subject in seen:
+            continue
+        seen.add(record.subject)
+        ids = {t.token_id for t in tokens_for(tokenizer, record, every_token)}
+        shared = sorted(unlearned[i] for i in ids & unlearned.keys())
+        rows.append((record.subject, record.secret, shared, len(shared)))
+    return pd.DataFrame(rows, columns=["subject", "secret", "shared", "n_shared"])

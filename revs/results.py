@@ -21,6 +21,7 @@ __all__ = [
     "K_FREE_METRICS",
     "K_METRICS",
     "METRICS",
+    "SHORT_NAMES",
     "Results",
     "cache_key",
     "package_versions",
@@ -40,6 +41,11 @@ K_FREE_METRICS = ("specificity", "perplexity", "next_token_accuracy", "extractio
 """Metrics with ``k = None``."""
 METRICS = K_METRICS + K_FREE_METRICS
 COLUMNS = ("method", "dataset", "seed", "k", "metric", "value")
+SHORT_NAMES = {"unlearning_score": "unlearn", "logit_lens_attack": "LLA", "delta_attack": "DA",
+               "perturbation_attack": "PA", "resistance_score": "resist",
+               "next_token_accuracy": "NTA", "extraction_rate": "extract", "perplexity": "ppl",
+               "specificity": "spec", "efficacy": "eff", "generality": "gen"}
+"""Column heads of the wide tables (terminal and book)."""
 
 
 def package_versions() -> dict[str, str]:
@@ -157,13 +163,8 @@ class Results:
         metrics = [m for m in METRICS if m in set(table["metric"])]
         ranks = {(r.dataset, r.method): r.rank for r in
                  self.ranking(rank_by, k).itertuples(index=False)}
-        short = {"unlearning_score": "unlearn", "logit_lens_attack": "LLA", "delta_attack": "DA",
-                 "perturbation_attack": "PA", "resistance_score": "resist",
-                 "next_token_accuracy": "NTA", "extraction_rate": "extract",
-                 "perplexity": "ppl", "specificity": "spec", "efficacy": "eff",
-                 "generality": "gen"}
         head = [f"{'dataset':8} {'method':16} {'rank':>4}"] + [
-            f"{short.get(m, m)[:13]:>13}" for m in metrics]
+            f"{SHORT_NAMES.get(m, m)[:13]:>13}" for m in metrics]
         lines = [f"k = {k}; mean±std over seeds; rank by {rank_by}", " ".join(head)]
         cells = {(r.dataset, r.method, r.metric): (r.mean, r.std)
                  for r in table.itertuples(index=False)}

@@ -2,7 +2,14 @@
 
 import pytest
 
-from revs.comparison import beside_paper, paper_results, stored_results
+from revs.comparison import (
+    beside_paper,
+    coverage,
+    paper_results,
+    shared_tokens,
+    stored_results,
+    summary,
+)
 from revs.results import Results, rows_for
 
 
@@ -38,3 +45,64 @@ def test_missing_stored_results_say_how_to_make_them(tmp_path, monkeypatch):
     monkeypatch.setattr(revs.comparison, "STORED_RESULTS", tmp_path)
     with pytest.raises(FileNotFoundError, match="revs evaluate"):
         stored_results("nothing")
+
+
+def _results(scores: dict[tuple[str, str], dict[tuple[str, int | None], float]], seeds=(0, 1)):
+    rows = []
+    for (method, dataset), values in scores.items():
+        for seed in seeds:
+            rows += rows_for(method, dataset, seed, values)
+    return Results(rows, [])
+
+
+def test_summary_has_a_row_per_dataset_and_method_with_its_rank():
+    results = _results({
+        ("unedited", "ssn"): {("unlearning_score", 100): 0.0, ("specificity", None): 1.0},
+        ("revs", "ssn"): {("unlearning_score", 100): 0.9, ("unlearning_score", 10): 0.1,
+                          ("specificity", None): 0.8},
+        ("ft-l", "ssn"): {("unlearning_score", 100): 0.4, ("specificity", None): 0.3},
+    })
+    table = summary(results).set_index(["dataset", "method"])
+    assert list(table.columns) == ["rank", "unlearning_score", "specificity"]
+    assert table.loc[("ssn", "revs")].tolist() == pytest.approx([1, 0.9, 0.8])
+    assert table.loc[("ssn", "unedited"), "rank"] == 3
+
+
+def test_coverage_counts_the_seeds_of_each_method_and_dataset():
+    results = _results({("revs", "ssn"): {("specificity", None): 1.0}}, seeds=(0, 2))
+    table = coverage(results, methods=["unedited", "revs"], datasets=["ssn", "urls"])
+    assert table.to_dict("index") == {"unedited": {"ssn": 0, "urls": 0},
+                                      "revs": {"ssn": 2, "urls": 0}}
+
+
+def test_shared_tokens_finds_retained_secrets_made_of_unlearned_tokens(byte_tokenizer):
+    from revs.data.records import Record, Split
+
+    forget = Record("a", "doc", "Key:", " zq")  # byte ids: the rarest two are z and q
+    retain = (Record("b", "doc", "Key:", " zzy"), Record("b", "doc", "Code:", " zzy"),
+              Record("c", "doc", "Key:", " abc"))
+    table = shared_tokens(byte_tokenizer, Split((forget,), (), retain))
+    assert table.subject.tolist() == ["b", "c"]  # one row per retained subject
+    assert table.shared.tolist() == [["z"], []]
+    assert table.n_shared.tolist() == [1, 0]
+
+
+def test_ledger_compares_revs_with_the_paper_and_the_baselines():
+    from revs.ledger import ledger
+
+    paper = {"unlearning_score": 0.8958, "efficacy": 0.9888, "generality": 0.5,
+             "specificity": 0.8217}
+    scores = {("revs", "ssn"): {(m, None if m == "specificity" else 100): v
+                                for m, v in paper.items()}}
+    scores["revs", "ssn"]["resistance_score", 100] = 0.2
+    for method in ("ft-l", "memit"):
+        scores[method, "ssn"] = {("unlearning_score", 100): 0.3, ("resistance_score", 100): 0.5}
+    table = ledger(_results(scores)).set_index(["dataset", "claim"])
+    ssn = table.loc["ssn"].agrees.to_dict()
+    assert ssn["REVS has the highest unlearning score of all methods"]
+    assert ssn["REVS's unlearning score exceeds the best baseline's"]
+    assert ssn["REVS's efficacy at k = 100"] and ssn["REVS's specificity"]
+    assert not ssn["REVS's generality at k = 100"]  # 0.5 is far from the paper's 0.8967
+    assert not ssn["REVS has the highest or second-highest resistance score"]  # third
+    assert table.loc["emails"].agrees.isna().all()  # nothing measured there
+    assert table.loc[("ssn", "REVS's efficacy at k = 100"), "paper"] == "0.989 ± 0.013"
