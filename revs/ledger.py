@@ -1,0 +1,86 @@
+"""The reproduction ledger: each claim of the paper beside the value measured here.
+
+A claim is a sentence of the paper's results about REVS (its main table, Llama-3-8B, k = 100),
+checked against a results table of ``revs evaluate`` on the same datasets. The paper's side is
+read from :data:`revs.comparison.PAPER_RESULTS` (or is the paper's own words, for the claims
+without a number in its table); ours is computed from the results. Nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+from .comparison import paper_results
+from .results import Results
+
+__all__ = ["ledger"]
+
+BASELINES = ("ft-l", "memit", "npo-kl", "rmu", "head-projection", "max-entropy")
+"""The paper's six baselines (the unedited model is not one)."""
+
+
+def _ranks(table, metric: str):
+    """Rank (1 = highest mean) of each (dataset, method) by ``metric``, the unedited excluded."""
+    rows = table[(table["metric"] == metric) & (table["method"] != "unedited")]
+    ranks = rows.groupby("dataset")["mean"].rank(ascending=False, method="min").astype(int)
+    return dict(zip(zip(rows["dataset"], rows["method"], strict=True), ranks, strict=True))
+
+
+def _cells(table):
+    return {(r.dataset, r.method, r.metric): (r.mean, r.std) for r in table.itertuples()}
+
+
+def _margin(cells, dataset: str, metric: str) -> float | None:
+    """REVS's mean minus the best baseline's mean (None when one of them is missing)."""
+    baselines = [cells[dataset, m, metric][0] for m in BASELINES if (dataset, m, metric) in cells]
+    if (dataset, "revs", metric) not in cells or not baselines:
+        return None
+    return cells[dataset, "revs", metric][0] - max(baselines)
+
+
+def _value(cell) -> str:
+    return "—" if cell is None else f"{cell[0]:.3f} ± {cell[1]:.3f}"
+
+
+def ledger(results: Results, *, k: int = 100):
+    """The paper's claims about REVS beside ours: one row per claim and dataset.
+
+    Columns: ``claim``, ``dataset``, ``paper``, ``ours`` (text, scores in [0, 1], mean ± std
+    over seeds), ``agrees``: whether our measurement agrees with the paper (True / False), or
+    ``None`` where ours is missing. A value (REVS's efficacy, generality, specificity,
+    unlearning score) agrees when ours lies within two of the paper's standard deviations of
+    the paper's mean, better or worse; a rank claim agrees when REVS's rank among itself and
+    the baselines satisfies it.
+    """
+    import pandas as pd
+
+    ours = results.aggregate()
+    ours = ours[ours["k"].isna() | (ours["k"] == k)]
+    paper = paper_results()
+    paper = paper[paper["k"].isna() | (paper["k"] == k)]
+    our_cells, paper_cells = _cells(ours), _cells(paper)
+    our_ranks = _ranks(ours, "unlearning_score")
+    paper_ranks = _ranks(paper, "unlearning_score")
+    resistance_ranks = _ranks(ours, "resistance_score")
+    rows = []
+    for dataset in pd.unique(paper["dataset"]):
+        rank = our_ranks.get((dataset, "revs"))
+        rows.append(("REVS has the highest unlearning score of all methods", dataset,
+                     f"rank {paper_ranks[dataset, 'revs']}",
+                     "—" if rank is None else f"rank {rank}", None if rank is None else rank == 1))
+        paper_margin = _margin(paper_cells, dataset, "unlearning_score")
+        margin = _margin(our_cells, dataset, "unlearning_score")
+        rows.append(("REVS's unlearning score exceeds the best baseline's", dataset,
+                     f"by {paper_margin:+.3f}", "—" if margin is None else f"by {margin:+.3f}",
+                     None if margin is None else margin > 0))
+        for metric in ("unlearning_score", "efficacy", "generality", "specificity"):
+            claimed = paper_cells.get((dataset, "revs", metric))
+            if claimed is None:
+                continue
+            measured = our_cells.get((dataset, "revs", metric))
+            agrees = None if measured is None else abs(measured[0] - claimed[0]) <= 2 * claimed[1]
+            name = metric.replace("_", " ") + ("" if metric == "specificity" else f" at k = {k}")
+            rows.append((f"REVS's {name}", dataset, _value(claimed), _value(measured), agrees))
+        rank = resistance_ranks.get((dataset, "revs"))
+        rows.append(("REVS has the highest or second-highest resistance score", dataset,
+                     "rank 1 or 2 (the paper's words)", "—" if rank is None else f"rank {rank}",
+                     None if rank is None else rank <= 2))
+    return pd.DataFrame(rows, columns=["claim", "dataset", "paper", "ours", "agrees"])
