@@ -157,6 +157,12 @@ def main() -> int:
     executed.mkdir(parents=True, exist_ok=True)
     timings_file = executed / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+    names = {source.name for source in notebooks()}
+    for stale in executed.glob("*.ipynb"):  # chapters renamed or removed since the last build
+        if stale.name not in names:
+            stale.unlink()
+            stale.with_suffix(".stamp").unlink(missing_ok=True)
+            timings.pop(stale.name, None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     for source in notebooks():
         if args.only and source.name[:2] not in args.only:
@@ -176,6 +182,8 @@ def main() -> int:
     # Jupyter Book writes to <path-output>/_build/html: the full book to _build/html, the smoke
     # book (the tests') to _build/smoke/_build/html.
     output = ROOT if mode == "full" else BUILD / "smoke"
+    # Sphinx only adds pages: a renamed or removed chapter would live on in the old HTML.
+    shutil.rmtree(output / "_build" / "html", ignore_errors=True)
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source),
                "--path-output", str(output), "-W", "-n", "--keep-going"]
     status = subprocess.run(command, check=False).returncode
