@@ -91,6 +91,29 @@ def histogram(frame, *, x: str, title: str, xlabel: str, ylabel: str = "count",
     return figure
 
 
+def scatter(frame, *, x: str, y: str, hue: str, style: str | None = None, title: str,
+            xlabel: str, ylabel: str, limits: tuple[float, float] | None = None,
+            size: tuple[float, float] = (7.0, 4.2)):
+    """One marker per row of ``frame`` at (``x``, ``y``), coloured by ``hue``, shaped by ``style``.
+
+    ``limits`` fixes both axes (e.g. ``(0, 1)`` for scores, with a small margin).
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    figure, ax = plt.subplots(figsize=size)
+    sns.scatterplot(data=frame, x=x, y=y, hue=hue, style=style, s=70, ax=ax)
+    if limits is not None:
+        margin = 0.04 * (limits[1] - limits[0])
+        ax.set(xlim=(limits[0] - margin, limits[1] + margin),
+               ylim=(limits[0] - margin, limits[1] + margin))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    figure.tight_layout()
+    plt.close(figure)
+    return figure
+
+
 def picked_scatter(background, picked, *, x: str, y: str, panel: str, title: str, xlabel: str,
                    ylabel: str, log_y: bool = False, columns: int = 2,
                    size: tuple[float, float] = (8.0, 6.0)):

@@ -1,0 +1,41 @@
+"""The book's figures: each helper returns a titled, labelled matplotlib figure."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from revs import plots  # noqa: E402
+
+FRAME = pd.DataFrame({"method": ["a", "b", "a", "b"], "dataset": ["x", "x", "y", "y"],
+                      "score": [0.1, 0.9, 0.4, 0.6], "other": [1.0, 0.0, 0.5, 0.2]})
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: plots.bars(FRAME, x="method", y="score", hue="dataset", title="T", xlabel="X",
+                       ylabel="Y"),
+    lambda: plots.lines(FRAME, x="other", y="score", hue="method", title="T", xlabel="X",
+                        ylabel="Y"),
+    lambda: plots.scatter(FRAME, x="other", y="score", hue="method", style="dataset",
+                          title="T", xlabel="X", ylabel="Y", limits=(0, 1)),
+])
+def test_single_panel_figures_carry_title_and_axis_labels(draw):
+    figure = draw()
+    axes = figure.axes[0]
+    assert (axes.get_title(), axes.get_xlabel(), axes.get_ylabel()) == ("T", "X", "Y")
+
+
+def test_scatter_limits_keep_every_point_inside():
+    figure = plots.scatter(FRAME, x="other", y="score", hue="method", title="T", xlabel="X",
+                           ylabel="Y", limits=(0, 1))
+    low, high = figure.axes[0].get_xlim()
+    assert low < 0 and high > 1
+
+
+def test_panel_bars_titles_the_figure_and_each_panel():
+    figure = plots.panel_bars(FRAME, x="method", y="score", hue="dataset", panel="dataset",
+                              title="T", xlabel="X", ylabel="Y", columns=1)
+    assert figure._suptitle.get_text() == "T"
+    assert [ax.get_title() for ax in figure.axes[:2]] == ["x", "y"]
