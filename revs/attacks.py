@@ -41,6 +41,7 @@ __all__ = [
     "delta_score",
     "extraction_rate",
     "logit_lens_attack",
+    "logit_lens_layer_scores",
     "perturb_prompt",
     "perturb_records",
     "perturbation_attack",
@@ -56,16 +57,22 @@ def _all_layers(model: nn.Module) -> range:
     return range(len(decoder_layers(model, get_layout(model))))
 
 
-def logit_lens_attack(model: nn.Module, tokenizer, records: Sequence[Record],
-                      config: REVSConfig, *, k: int = 100) -> float:
-    """LLA@k = ``min_l mean_S Score(S, l)`` over the residual after every layer ``l``.
+def logit_lens_layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
+                            config: REVSConfig, *, k: int = 100) -> torch.Tensor:
+    """``mean_S Score(S, l)`` for the residual after every layer ``l``: ``[n_layers]``.
 
     ``Score`` is the two-sided capped rank score of the secret's best-hidden selected token
-    (:func:`revs.metrics.capped_rank_score` with ``d_vocab``).
+    (:func:`revs.metrics.capped_rank_score` with ``d_vocab``); 1 = out of the top ``k`` there.
     """
     scores = sequence_scores(model, tokenizer, records, config, k=k, layers=_all_layers(model),
                              two_sided=True)  # [n_records, n_layers]
-    return scores.mean(0).min().item()
+    return scores.mean(0)
+
+
+def logit_lens_attack(model: nn.Module, tokenizer, records: Sequence[Record],
+                      config: REVSConfig, *, k: int = 100) -> float:
+    """LLA@k = ``min_l mean_S Score(S, l)``: :func:`logit_lens_layer_scores` at its worst layer."""
+    return logit_lens_layer_scores(model, tokenizer, records, config, k=k).min().item()
 
 
 def perturb_prompt(prompt: str, *, seed: int = 0, insertions: int = 10,

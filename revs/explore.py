@@ -284,13 +284,10 @@ def layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
     """
     import pandas as pd
 
-    from .layout import decoder_layers, get_layout
-    from .metrics import sequence_scores
+    from .attacks import logit_lens_layer_scores
 
-    layers = range(len(decoder_layers(model, get_layout(model))))
-    scores = sequence_scores(model, tokenizer, records, config or REVSConfig(), k=k,
-                             layers=layers, two_sided=True)  # [n_records, n_layers]
-    return pd.DataFrame({"layer": list(layers), "score": scores.mean(0).tolist()})
+    scores = logit_lens_layer_scores(model, tokenizer, records, config or REVSConfig(), k=k)
+    return pd.DataFrame({"layer": range(len(scores)), "score": scores.tolist()})
 
 
 def ablation(variants: Mapping[str, Mapping], dataset: str = "ssn", *, seeds: Sequence[int] = (0,),
