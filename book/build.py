@@ -2,11 +2,11 @@
 
 The committed notebooks carry no outputs but those nbval checks. Each is executed into
 ``_build/executed/<mode>/`` (mode ``full`` or ``smoke``) and re-executed only when its cells, the
-``revs`` sources or the mode changed; the heavy work inside (memorized testbeds, evaluations) is
-cached by ``revs`` itself, so a prose edit rebuilds in seconds. The book is built from a staging
-folder holding ``_config.yml``, ``_toc.yml``, ``book/`` and the executed notebooks, with MathJax
-taken from the npm registry (never committed, never loaded from a CDN), into ``_build/html``
-(smoke: ``_build/smoke/_build/html``).
+``revs`` sources, ``data/`` or the mode changed; the heavy work inside (memorized testbeds,
+evaluations) is cached by ``revs`` itself, so a prose edit rebuilds in seconds. The book is built
+from a staging folder holding ``_config.yml``, ``_toc.yml``, ``book/`` and the executed
+notebooks, with MathJax taken from the npm registry (never committed, never loaded from a CDN),
+into ``_build/html`` (smoke: ``_build/smoke/_build/html``).
 
 Usage: python book/build.py [--smoke] [--only 01 02 ...] [--no-book] [--refresh-checks]
 
@@ -39,10 +39,17 @@ def notebooks() -> list[Path]:
 
 
 def _stamp(source: Path, smoke: bool) -> str:
-    """What an executed copy depends on: the cells' text (not their outputs), revs, the mode."""
+    """What an executed copy depends on: cells, ``revs``, ``data/`` and the mode.
+
+    The cells count by their text, not their outputs; ``data/`` because chapters read the stored
+    results, the paper's table and the tuned settings from it.
+    """
     cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
     digest = hashlib.sha256(json.dumps([[c["cell_type"], c["source"]] for c in cells]).encode())
-    for path in sorted((ROOT / "revs").rglob("*.py")):
+    data = (path for path in (ROOT / "data").rglob("*") if path.is_file())
+    inputs = [*(ROOT / "revs").rglob("*.py"), *data]
+    for path in sorted(inputs):
+        digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     digest.update(b"smoke" if smoke else b"full")
     return digest.hexdigest()

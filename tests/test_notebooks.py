@@ -67,3 +67,29 @@ def test_every_glued_figure_is_shown_captioned_and_referenced(path):
                           re.S)
         assert block, f"{name} is glued but not shown as a captioned glue:figure"
         assert f"{{numref}}`{block.group(1)}`" in prose, f"{name} is never referenced"
+
+
+def test_an_executed_notebook_is_stale_when_data_or_revs_change(tmp_path, monkeypatch):
+    # Chapters read data/ (stored results, the paper's table): a new results file must
+    # re-execute them, or the book shows the old numbers.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_build", ROOT / "book" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for folder in ("notebooks", "revs", "data/results"):
+        (tmp_path / folder).mkdir(parents=True)
+    notebook = tmp_path / "notebooks" / "01_x.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "1"}]}))
+    (tmp_path / "revs" / "a.py").write_text("x = 1\n")
+    results = tmp_path / "data" / "results" / "r.json"
+    results.write_text("{}")
+    monkeypatch.setattr(build, "ROOT", tmp_path)
+    first = build._stamp(notebook, smoke=True)
+    assert build._stamp(notebook, smoke=True) == first
+    assert build._stamp(notebook, smoke=False) != first
+    results.write_text('{"rows": []}')
+    second = build._stamp(notebook, smoke=True)
+    assert second != first
+    (tmp_path / "revs" / "a.py").write_text("x = 2\n")
+    assert build._stamp(notebook, smoke=True) != second
