@@ -38,10 +38,21 @@ def bars(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: s
         for i, label in enumerate(ax.get_xticklabels()):
             label.set_visible(i % 5 == 0)
     else:
+        # Scores in [0, 1] read best with two decimals ("%.3g" would print 0.00967), and a
+        # plain "0" keeps the labels of neighbouring empty bars from running into each other.
+        fmt = "{:.0f}%" if percent else "{:.2f}" if data[y].abs().max() <= 1 else "{:.3g}"
         for container in ax.containers:
-            ax.bar_label(container, fmt="%.0f%%" if percent else "%.3g", padding=2, fontsize=9)
+            ax.bar_label(container, fmt=lambda v: "0" if v == 0 else fmt.format(v), padding=2,
+                         fontsize=8)
+        longest = max(len(label.get_text()) for label in ax.get_xticklabels())
+        if longest * data[x].nunique() * 0.075 > 0.8 * size[0]:  # ~0.075 inch per character
+            ax.tick_params(axis="x", labelrotation=25)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
     if percent:
         ax.set_ylim(0, 110)
+    else:
+        ax.margins(y=0.12)  # room for the labels of the tallest bars below the title
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel + (" (%)" if percent else ""))
     if hue is not None:
         ax.legend(title=hue, frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")

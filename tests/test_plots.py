@@ -39,3 +39,15 @@ def test_panel_bars_titles_the_figure_and_each_panel():
                               title="T", xlabel="X", ylabel="Y", columns=1)
     assert figure._suptitle.get_text() == "T"
     assert [ax.get_title() for ax in figure.axes[:2]] == ["x", "y"]
+
+
+def test_bar_labels_read_as_scores_and_long_tick_labels_turn():
+    frame = pd.DataFrame({"method": [f"a-long-method-name-{i}" for i in range(8)],
+                          "score": [0.0, 0.00967, 0.5, 1.0, 0.25, 0.0, 0.125, 0.75]})
+    figure = plots.bars(frame, x="method", y="score", title="T", xlabel="X", ylabel="Y")
+    axes = figure.axes[0]
+    labels = [text.get_text() for text in axes.texts]
+    assert labels[:4] == ["0", "0.01", "0.50", "1.00"]
+    assert {label.get_rotation() for label in axes.get_xticklabels()} == {25.0}
+    short = plots.bars(FRAME, x="method", y="score", title="T", xlabel="X", ylabel="Y")
+    assert {label.get_rotation() for label in short.axes[0].get_xticklabels()} == {0.0}
