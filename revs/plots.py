@@ -39,10 +39,11 @@ def bars(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: s
             label.set_visible(i % 5 == 0)
     else:
         # Scores in [0, 1] read best with two decimals ("%.3g" would print 0.00967), and a
-        # plain "0" keeps the labels of neighbouring empty bars from running into each other.
+        # short zero keeps the labels of neighbouring empty bars from running into each other.
         fmt = "{:.0f}%" if percent else "{:.2f}" if data[y].abs().max() <= 1 else "{:.3g}"
+        zero = "0%" if percent else "0"
         for container in ax.containers:
-            ax.bar_label(container, fmt=lambda v: "0" if v == 0 else fmt.format(v), padding=2,
+            ax.bar_label(container, fmt=lambda v: zero if v == 0 else fmt.format(v), padding=2,
                          fontsize=8)
         longest = max(len(label.get_text()) for label in ax.get_xticklabels())
         if longest * data[x].nunique() * 0.075 > 0.8 * size[0]:  # ~0.075 inch per character

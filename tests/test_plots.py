@@ -51,3 +51,6 @@ def test_bar_labels_read_as_scores_and_long_tick_labels_turn():
     assert {label.get_rotation() for label in axes.get_xticklabels()} == {25.0}
     short = plots.bars(FRAME, x="method", y="score", title="T", xlabel="X", ylabel="Y")
     assert {label.get_rotation() for label in short.axes[0].get_xticklabels()} == {0.0}
+    shares = plots.bars(frame.head(3), x="method", y="score", title="T", xlabel="X", ylabel="Y",
+                        percent=True)
+    assert [text.get_text() for text in shares.axes[0].texts] == ["0%", "1%", "50%"]
