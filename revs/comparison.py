@@ -20,6 +20,8 @@ __all__ = [
     "PAPER_RESULTS",
     "STORED_RESULTS",
     "beside_paper",
+    "collateral",
+    "collateral_steps",
     "coverage",
     "shared_tokens",
     "paper_results",
@@ -138,3 +140,75 @@ def shared_tokens(tokenizer, split: Split, config: REVSConfig | None = None):
         shared = sorted(unlearned[i] for i in ids & unlearned.keys())
         rows.append((record.subject, record.secret, shared, len(shared)))
     return pd.DataFrame(rows, columns=["subject", "secret", "shared", "n_shared"])
+
+
+def collateral(model, tokenizer, split: Split, config: REVSConfig | None = None):
+    """Forget the split's secrets one at a time with REVS and watch the retained ones break.
+
+    Before the first and after each forgotten secret, greedy decoding from every retained prompt
+    is checked against its secret (teacher-forced, :func:`revs.generation.greedy_matches_ids`):
+    does it still write the secret, and if not, which token does it get wrong first? If REVS's
+    collateral damage is token-level, that token is one REVS has demoted for a forgotten secret.
+    REVS edits one target after another anyway, so after the last step the model holds the edits
+    of one :func:`revs.unlearn` call on the whole forget split (``"contrastive"`` scores see the
+    other forget secrets as their contrast, as there). The model is edited in place and restored
+    bit-exactly at the end, also on error.
+
+    Returns one row per step and retained record: ``forgotten`` (secrets forgotten so far),
+    ``subject``, ``secret``, ``unlearned`` (texts of the tokens demoted so far), ``reproduced``,
+    ``broken_at`` (the first wrong token's text; empty when reproduced), ``at_unlearned`` (that
+    token was demoted) and ``shares`` (the secret contains a demoted token).
+    """
+    import pandas as pd
+
+    from .edit import revert_edits_
+    from .generation import encode, greedy_matches_ids
+    from .unlearn import unlearn
+
+    config = config or REVSConfig()
+    pairs = [encode(tokenizer, record) for record in split.retain]
+    demoted: dict[int, str] = {}
+    edits, rows = [], []
+    try:
+        for step in range(len(split.forget) + 1):
+            if step:
+                others = split.forget[:step - 1] + split.forget[step:]
+                result = unlearn(model, tokenizer, [split.forget[step - 1]], config,
+                                 contrast=others, progress=False)
+                edits += result.edits
+                demoted |= {t.token_id: t.text for t in result.tokens if t.neurons}
+            checks = greedy_matches_ids(model, [p for p, _ in pairs], [t for _, t in pairs],
+                                        pad_id=tokenizer.pad_token_id or 0)
+            unlearned = tuple(sorted(demoted.values()))
+            for record, (_, target), check in zip(split.retain, pairs, checks, strict=True):
+                wrong = None if check.matched else target[check.matched_tokens]
+                rows.append({
+                    "forgotten": step, "subject": record.subject, "secret": record.secret,
+                    "unlearned": unlearned, "reproduced": check.matched,
+                    "broken_at": "" if wrong is None else tokenizer.decode([wrong]),
+                    "at_unlearned": wrong in demoted, "shares": bool(demoted.keys() & set(target)),
+                })
+    finally:
+        revert_edits_(model, edits)
+    return pd.DataFrame(rows)
+
+
+def collateral_steps(trace):
+    """The rows of :func:`collateral` summed up per step.
+
+    Columns: ``forgotten``, ``demoted`` (the tokens this step's secret had demoted, quoted),
+    ``kept`` (share of retained records still written), ``broken`` (how many are not) and
+    ``at_unlearned`` (share of those whose first wrong token is a demoted one; NaN when none
+    break).
+    """
+    broken = ~trace.reproduced
+    steps = trace.assign(broken=broken,
+                         at_unlearned=trace.at_unlearned.astype(float).where(broken))
+    steps = steps.groupby("forgotten", as_index=False).agg(
+        unlearned=("unlearned", "first"), kept=("reproduced", "mean"), broken=("broken", "sum"),
+        at_unlearned=("at_unlearned", "mean"))
+    before = [(), *steps.unlearned[:-1]]
+    demoted = [" ".join(repr(t) for t in now if t not in set(was))
+               for was, now in zip(before, steps.unlearned, strict=True)]
+    steps.insert(1, "demoted", demoted)
+    return steps.drop(columns="unlearned")

@@ -72,11 +72,14 @@ def lines(frame, *, x: str, y: str, hue: str | None = None, title: str, xlabel: 
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     figure, ax = plt.subplots(figsize=size)
     if band is not None:
         ax.axhspan(*band, color="0.9", label=band_label, zorder=0)
     sns.lineplot(data=frame, x=x, y=y, hue=hue, style=hue, markers=True, dashes=False, ax=ax)
+    if frame[x].dtype.kind in "iu":  # counts and layers: no ticks between whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log:
         ax.set_yscale("symlog", linthresh=1)
         ax.set_ylim(bottom=0)

@@ -1,15 +1,24 @@
 """The comparison beside the paper: names line up, values are ours or the paper's, never mixed."""
 
+import importlib
+import math
+
 import pytest
+import torch
+from conftest import build_tiny_model
 
 from revs.comparison import (
     beside_paper,
+    collateral,
+    collateral_steps,
     coverage,
     paper_results,
     shared_tokens,
     stored_results,
     summary,
 )
+from revs.config import REVSConfig
+from revs.data.records import Record, Split
 from revs.results import Results, rows_for
 
 
@@ -76,8 +85,6 @@ def test_coverage_counts_the_seeds_of_each_method_and_dataset():
 
 
 def test_shared_tokens_finds_retained_secrets_made_of_unlearned_tokens(byte_tokenizer):
-    from revs.data.records import Record, Split
-
     forget = Record("a", "doc", "Key:", " zq")  # byte ids: the rarest two are z and q
     retain = (Record("b", "doc", "Key:", " zzy"), Record("b", "doc", "Code:", " zzy"),
               Record("c", "doc", "Key:", " abc"))
@@ -106,3 +113,84 @@ def test_ledger_compares_revs_with_the_paper_and_the_baselines():
     assert not ssn["REVS has the highest or second-highest resistance score"]  # third
     assert table.loc["emails"].agrees.isna().all()  # nothing measured there
     assert table.loc[("ssn", "REVS's efficacy at k = 100"), "paper"] == "0.989 ± 0.013"
+
+
+# Bands inside the byte vocabulary (256) that make REVS edit the random tiny model for sure.
+FORCE = REVSConfig(residual_band=(200, 250), mlp_band=(20, 254), neuron_band=(150, 230),
+                   n_neurons=8, act_filter=16, initial_neurons=2)
+FORGET = (Record("a", "ssn", "The number of Ann is", " 915-11-1364"),
+          Record("b", "ssn", "Bob's number:", " 123-45-6789"))
+RETAIN = (Record("c", "ssn", "Cy's number is", " 555-19-2040"),
+          Record("d", "ssn", "Dee:", " 777-00-3131"))
+
+
+def _weights(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_collateral_forgets_one_secret_at_a_time_and_restores_the_model(byte_tokenizer):
+    from revs.generation import encode, greedy_matches_ids
+    from revs.unlearn import unlearn
+
+    model = build_tiny_model("llama")
+    before = _weights(model)
+    trace = collateral(model, byte_tokenizer, Split(FORGET, (), RETAIN), FORCE)
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+    assert trace.forgotten.tolist() == [0, 0, 1, 1, 2, 2]
+    assert trace.subject.tolist() == ["c", "d"] * 3
+    demoted = [set(u) for u in trace.groupby("forgotten").unlearned.first()]
+    assert demoted[0] == set() and demoted[0] < demoted[1] <= demoted[2]
+    for row in trace.itertuples():
+        assert (row.broken_at == "") == row.reproduced
+        assert row.at_unlearned == (not row.reproduced and row.broken_at in row.unlearned)
+        assert row.shares == any(token in row.secret for token in row.unlearned)  # byte tokens
+
+    # The last step is the ordinary run: every forget secret unlearned in one call.
+    unlearn(model, byte_tokenizer, FORGET, FORCE, progress=False)
+    pairs = [encode(byte_tokenizer, r) for r in RETAIN]
+    checks = greedy_matches_ids(model, [p for p, _ in pairs], [t for _, t in pairs])
+    last = trace[trace.forgotten == 2]
+    assert last.reproduced.tolist() == [c.matched for c in checks]
+    first_wrong = ["" if c.matched else r.target[c.matched_tokens]
+                   for c, r in zip(checks, RETAIN, strict=True)]
+    assert last.broken_at.tolist() == first_wrong
+
+
+def test_collateral_restores_the_model_when_an_edit_fails(byte_tokenizer, monkeypatch):
+    unlearn_module = importlib.import_module("revs.unlearn")
+    calls = []
+
+    def unlearn_then_fail(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("edit failed")
+        return real(*args, **kwargs)
+
+    real = unlearn_module.unlearn
+    monkeypatch.setattr(unlearn_module, "unlearn", unlearn_then_fail)
+    model = build_tiny_model("llama")
+    before = _weights(model)
+    with pytest.raises(RuntimeError, match="edit failed"):
+        collateral(model, byte_tokenizer, Split(FORGET, (), RETAIN), FORCE)
+    assert len(calls) == 2
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+
+
+def test_collateral_steps_count_what_breaks_and_where():
+    import pandas as pd
+
+    def row(step, subject, unlearned, broken_at):
+        return {"forgotten": step, "subject": subject, "secret": "", "unlearned": unlearned,
+                "reproduced": broken_at == "", "broken_at": broken_at,
+                "at_unlearned": broken_at in unlearned, "shares": True}
+
+    trace = pd.DataFrame([row(0, "c", (), ""), row(0, "d", (), ""),
+                          row(1, "c", ("9",), "9"), row(1, "d", ("9",), ""),
+                          row(2, "c", ("8", "9"), "9"), row(2, "d", ("8", "9"), "1")])
+    steps = collateral_steps(trace)
+    assert steps.columns.tolist() == ["forgotten", "demoted", "kept", "broken", "at_unlearned"]
+    assert steps.demoted.tolist() == ["", "'9'", "'8'"]
+    assert steps.kept.tolist() == [1.0, 0.5, 0.0]
+    assert steps.broken.tolist() == [0, 1, 2]
+    assert math.isnan(steps.at_unlearned[0]) and steps.at_unlearned[1:].tolist() == [1.0, 0.5]

@@ -54,3 +54,12 @@ def test_bar_labels_read_as_scores_and_long_tick_labels_turn():
     shares = plots.bars(frame.head(3), x="method", y="score", title="T", xlabel="X", ylabel="Y",
                         percent=True)
     assert [text.get_text() for text in shares.axes[0].texts] == ["0%", "1%", "50%"]
+
+
+def test_lines_over_counts_tick_whole_numbers_only():
+    frame = pd.DataFrame({"step": [0, 1, 2, 0, 1, 2], "kept": [1.0, 0.5, 0.0, 1.0, 0.8, 0.6],
+                          "dataset": ["x"] * 3 + ["y"] * 3})
+    figure = plots.lines(frame, x="step", y="kept", hue="dataset", title="T", xlabel="X",
+                         ylabel="Y")
+    ticks = figure.axes[0].get_xticks()
+    assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks)
