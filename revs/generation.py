@@ -27,6 +27,7 @@ __all__ = [
     "exact_reproduction",
     "greedy_continuations",
     "greedy_matches_ids",
+    "kv_forward",
     "pad_batch",
     "sampled_continuations",
 ]
@@ -44,6 +45,30 @@ def encode(tokenizer, record: Record) -> tuple[list[int], list[int]]:
             "the secret (this tokenizer adds no BOS token to condition on)"
         )
     return prompt_ids, target_ids
+
+
+def kv_forward(model: nn.Module, cache=None, **inputs):
+    """``model(**inputs)`` that reads and returns a key/value cache: ``(output, cache)``.
+
+    transformers 5.24 renamed the cache argument and output field from ``past_key_values`` to
+    ``cache`` (the old name warns and goes in 5.40); the name is taken from the model's own
+    ``forward``, so revs runs warning-free on either side of the rename.
+    """
+    name = _cache_name(type(model))
+    if cache is not None:
+        inputs[name] = cache
+    output = model(**inputs, use_cache=True)
+    return output, output[name]
+
+
+_CACHE_NAMES: dict[type, str] = {}
+
+
+def _cache_name(model_class: type) -> str:
+    if model_class not in _CACHE_NAMES:
+        parameters = inspect.signature(model_class.forward).parameters
+        _CACHE_NAMES[model_class] = "cache" if "cache" in parameters else "past_key_values"
+    return _CACHE_NAMES[model_class]
 
 
 def pad_batch(
@@ -185,8 +210,7 @@ def sampled_continuations(
                               tokenizer.pad_token_id or 0, side="left")
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate() counts them
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
-        cache = out.past_key_values
+        out, cache = kv_forward(model, input_ids=ids, attention_mask=mask, position_ids=positions)
         cache.batch_repeat_interleave(samples)
         mask = mask.repeat_interleave(samples, 0)  # [n, pos]
         logits = out.logits[:, -1].float().repeat_interleave(samples, 0)  # [n, d_vocab]
@@ -200,8 +224,9 @@ def sampled_continuations(
                 break
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
             position = position + 1
-            logits = model(input_ids=token, attention_mask=mask, position_ids=position,
-                           past_key_values=cache, use_cache=True).logits[:, -1].float()
+            out, cache = kv_forward(model, cache, input_ids=token, attention_mask=mask,
+                                    position_ids=position)
+            logits = out.logits[:, -1].float()
         rows = torch.cat(drawn, 1).tolist()  # [n, steps]
         decoded = [tokenizer.decode(_until_stop(row, stop), skip_special_tokens=True)
                    for row in rows]

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.records import Record
-from ..generation import greedy_continuations, pad_batch
+from ..generation import greedy_continuations, kv_forward, pad_batch
 from ..hooks import capture
 from ..layout import decoder_layers, get_layout, neuron_weights
 from ..methods import FunctionMethod, MethodRun, register_method
@@ -133,8 +133,8 @@ class _LastTokens:
             ids, mask = ids.to(device), mask.to(device)
             positions = (mask.cumsum(1) - 1).clamp(min=0)
             with torch.no_grad():
-                self.cache = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                   use_cache=True).past_key_values
+                _, self.cache = kv_forward(model, input_ids=ids, attention_mask=mask,
+                                           position_ids=positions)
             self.mask = torch.cat([mask, tail_mask], 1)
         else:
             self.mask = tail_mask
@@ -144,8 +144,8 @@ class _LastTokens:
     def __call__(self) -> torch.Tensor:
         """Logits at the tails' last position. ``[batch, d_vocab]``."""
         cache = copy.deepcopy(self.cache) if self.cache is not None else None
-        out = self.model(input_ids=self.tails, attention_mask=self.mask,
-                         position_ids=self.positions, past_key_values=cache, use_cache=True)
+        out, _ = kv_forward(self.model, cache, input_ids=self.tails, attention_mask=self.mask,
+                            position_ids=self.positions)
         return out.logits[:, -1].float()
 
 
