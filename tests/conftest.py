@@ -1,6 +1,15 @@
-"""Shared fixtures: tiny random models of every supported architecture (no downloads)."""
+"""Shared fixtures: tiny random models of every supported architecture (no downloads).
 
+Also the suite's deprecation guard: a DeprecationWarning or FutureWarning, or a transformers log
+message about a deprecation, raised while revs code is on the call stack fails the test.
+"""
+
+import contextlib
+import logging
 import os
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +26,76 @@ from transformers import (  # noqa: E402
     Qwen2Config,
     Qwen3Config,
 )
+
+import revs  # noqa: E402
+
+REVS_SOURCE = str(Path(revs.__file__).resolve().parent) + os.sep
+
+
+def called_from_revs(frame) -> bool:
+    """Whether ``frame`` or one of its callers runs revs' own code."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(REVS_SOURCE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+class DeprecatedCallFromRevs(Exception):
+    """revs called an API its dependencies deprecate: move to the replacement they name."""
+
+
+class _DeprecationLogs(logging.Handler):
+    # transformers announces some deprecations through its logger, not the warnings module; one of
+    # them broke a checked notebook cell (issue 20).
+    def emit(self, record):
+        if "deprecat" in record.getMessage().lower() and called_from_revs(sys._getframe()):
+            raise DeprecatedCallFromRevs(f"{record.name}: {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def deprecations_from_revs_fail():
+    """Turn deprecations that revs' calls trigger into errors; leave the others to pytest.
+
+    A filter by module (``error::FutureWarning:revs``) would not do: libraries attribute their
+    warnings to the frame that called them (``stacklevel``), which is often their own or torch's.
+    """
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DeprecationWarning | FutureWarning) \
+                and called_from_revs(sys._getframe(1)):
+            raise DeprecatedCallFromRevs(f"{category.__name__} at {filename}:{lineno}: {message}")
+        shown(message, category, filename, lineno, file, line)
+
+    handler = _DeprecationLogs(logging.WARNING)
+    library_logger = logging.getLogger("transformers")
+    warnings.showwarning = show
+    library_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        library_logger.removeHandler(handler)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with deprecations_from_revs_fail():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with deprecations_from_revs_fail():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    with deprecations_from_revs_fail():
+        return (yield)
+
 
 D_MODEL, D_MLP, D_VOCAB, N_LAYERS = 64, 128, 256, 3
 _llama_like = dict(
