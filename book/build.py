@@ -39,15 +39,17 @@ def notebooks() -> list[Path]:
 
 
 def _stamp(source: Path, smoke: bool) -> str:
-    """What an executed copy depends on: cells, ``revs``, ``data/`` and the mode.
+    """What an executed copy depends on: cells, ``revs``, ``data/``, the lock and the mode.
 
     The cells count by their text, not their outputs; ``data/`` because chapters read the stored
-    results, the paper's table and the tuned settings from it.
+    results, the paper's table and the tuned settings from it; ``requirements.lock`` because
+    other library versions can print other numbers.
     """
     cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
     digest = hashlib.sha256(json.dumps([[c["cell_type"], c["source"]] for c in cells]).encode())
     data = (path for path in (ROOT / "data").rglob("*") if path.is_file())
-    inputs = [*(ROOT / "revs").rglob("*.py"), *data]
+    lock = (path for path in [ROOT / "requirements.lock"] if path.is_file())
+    inputs = [*(ROOT / "revs").rglob("*.py"), *data, *lock]
     for path in sorted(inputs):
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())

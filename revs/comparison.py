@@ -8,10 +8,10 @@ their source in ``data/paper/README.md``. Neither is ever typed into a notebook.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from .config import REVSConfig
 from .data.records import Split
+from .resources import data_path
 from .results import Results
 
 __all__ = [
@@ -29,10 +29,9 @@ __all__ = [
     "summary",
 ]
 
-_DATA = Path(__file__).resolve().parents[1] / "data"
-PAPER_RESULTS = _DATA / "paper" / "revs-llama3-8b.csv"
+PAPER_RESULTS = data_path("paper", "revs-llama3-8b.csv")
 """The paper's Llama-3-8B table at k = 100 (project page, 2025-05-24), scores in [0, 1]."""
-STORED_RESULTS = _DATA / "results"
+STORED_RESULTS = data_path("results")
 """Where ``revs evaluate --out`` results the book reads are kept."""
 
 COMPARISON_DATASETS = ("ssn", "emails", "urls")

@@ -24,13 +24,14 @@ from .data import load_dataset, split_records
 from .methods import get_method
 from .metrics import efficacy, emitted, generality, harmonic_mean, language_model_scores
 from .model import EMBEDDED_MODEL
+from .resources import data_path
 from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "VALIDATION", "model_tag", "sweep", "tuned_config"]
 
 logger = logging.getLogger(__name__)
 
-HPARAMS_DIR = Path(__file__).resolve().parents[1] / "data" / "hparams"
+HPARAMS_DIR = data_path("hparams")
 VALIDATION = {"dataset": "ssn", "generator_seed": 1, "split_seed": 0, "n_forget": 10, "k": 100,
               "max_new_tokens": 24, "corpus_documents": 20}
 """The validation testbed and how a setting is scored on it."""

@@ -1,4 +1,4 @@
-"""environment.yml must stay a thin wrapper around pyproject.toml."""
+"""environment.yml must stay a thin wrapper around the lock, and pyproject.toml complete."""
 
 import re
 import sys
@@ -20,17 +20,21 @@ def _version_tuple(text):
     return tuple(int(part) for part in re.findall(r"\d+", text))
 
 
-def test_environment_lists_only_python_pip_and_the_package():
-    pyproject, environment = _load()
+def test_environment_lists_only_python_pip_and_the_lock():
+    _, environment = _load()
     conda_deps = [d for d in environment["dependencies"] if isinstance(d, str)]
     pip_sections = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict)]
     assert sorted(re.split(r"[=<>!~ ]", d)[0] for d in conda_deps) == ["pip", "python"]
-    assert len(pip_sections) == 1
-    (editable,) = pip_sections[0]
-    match = re.fullmatch(r"-e \.\[([\w,-]+)\]", editable)
-    assert match, f"pip section must be '-e .[extras]', got {editable!r}"
-    extras = set(match.group(1).split(","))
-    assert extras <= set(pyproject["project"]["optional-dependencies"]), extras
+    assert pip_sections == [["-r requirements.lock"]], pip_sections
+
+
+def test_environment_python_is_the_one_the_lock_was_made_for():
+    _, environment = _load()
+    (python,) = [
+        d for d in environment["dependencies"] if isinstance(d, str) and d.startswith("python")
+    ]
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"LOCK_PYTHON := {python.split('=', 1)[1]}\n" in makefile
 
 
 def test_environment_python_satisfies_requires_python():
@@ -47,7 +51,8 @@ def test_all_extra_covers_every_other_extra():
     pyproject, _ = _load()
     extras = pyproject["project"]["optional-dependencies"]
     (all_spec,) = extras["all"]
-    named = set(re.fullmatch(r"revs\[([\w,-]+)\]", all_spec).group(1).split(","))
+    name = pyproject["project"]["name"]
+    named = set(re.fullmatch(rf"{name}\[([\w,-]+)\]", all_spec).group(1).split(","))
     assert named == set(extras) - {"all"}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..resources import data_path
 from .records import Record, Split, load_records, split_records
 
 __all__ = ["DATASETS", "Record", "Split", "load_dataset", "load_records", "split_records"]
@@ -16,7 +17,7 @@ __all__ = ["DATASETS", "Record", "Split", "load_dataset", "load_records", "split
 DATASETS = ("ssn", "emails", "urls", "natural")
 """Names :func:`load_dataset` knows; anything else is read as a file path."""
 
-_NATURAL_CSV = Path(__file__).resolve().parents[2] / "data" / "natural" / "natural.csv"
+_NATURAL_CSV = data_path("natural", "natural.csv")
 
 
 def load_dataset(name: str, *, n_subjects: int = 40, seed: int = 0) -> list[Record]:
