@@ -44,7 +44,7 @@ def main() -> None:
     import warnings
 
     from revs import REVSConfig
-    from revs.runner import unlearn_testbed
+    from revs.experiments.runner import unlearn_testbed
 
     warnings.simplefilter("ignore")  # "nothing to unlearn" warnings; counted in the report
     print("| setting | " + " | ".join(COLUMNS) + " |")

@@ -1,10 +1,10 @@
 """How long a full evaluation of one method on one dataset and seed takes, phase by phase.
 
-Runs ``revs.runner.evaluate`` (no cache) ``--repeats`` times for each method on the memorized
-testbed and prints the median seconds of the whole run and of each phase: loading the memorizing
-model, the method itself, and the scoring phases (ranks for efficacy, generality, logit-lens and
-perturbation attacks; the delta attack; specificity generations; perplexity and next-token
-accuracy; black-box extraction with sampling).
+Runs ``revs.experiments.runner.evaluate`` (no cache) ``--repeats`` times for each method on the
+memorized testbed and prints the median seconds of the whole run and of each phase: loading the
+memorizing model, the method itself, and the scoring phases (ranks for efficacy, generality,
+logit-lens and perturbation attacks; the delta attack; specificity generations; perplexity and
+next-token accuracy; black-box extraction with sampling).
 
 Usage: python benchmarks/bench_evaluate.py [--methods unedited revs] [--dataset ssn]
        [--seed 0] [--repeats 3] [--smoke]
@@ -29,7 +29,8 @@ def main() -> None:
 
     import torch
 
-    from revs.runner import SMOKE, EvalSettings, evaluate
+    from revs.evaluation.scoring import SMOKE, EvalSettings
+    from revs.experiments.runner import evaluate
 
     settings = SMOKE if args.smoke else EvalSettings()
     warnings.simplefilter("ignore")

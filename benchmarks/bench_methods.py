@@ -30,12 +30,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from revs.baselines.memit import MEMITConfig
-    from revs.baselines.second_moments import key_second_moments
     from revs.data import load_dataset, split_records
+    from revs.experiments.testbed import memorize
+    from revs.experiments.tuning import tuned_config
     from revs.methods import METHODS, get_method
-    from revs.testbed import memorize
-    from revs.tuning import tuned_config
+    from revs.methods.memit import MEMITConfig
+    from revs.methods.second_moments import key_second_moments
 
     methods = args.methods or [name for name in METHODS if name != "unedited"]
     if "revs" not in methods:

@@ -17,7 +17,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 import revs
-from revs.metrics import perplexity
+from revs.evaluation.metrics import perplexity
 from revs.vocab import VocabProjection
 
 # A fixed passage of plain English prose written for this benchmark.

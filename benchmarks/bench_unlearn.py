@@ -36,7 +36,7 @@ def main() -> None:
 
     from revs import REVSConfig, revert_edits_, unlearn, vocab_projection
     from revs.data import load_dataset, split_records
-    from revs.testbed import memorize
+    from revs.experiments.testbed import memorize
 
     records = load_dataset("ssn")
     memorized = memorize(records)

@@ -34,9 +34,9 @@ def main() -> None:
 
     from revs import REVSConfig
     from revs.data import load_dataset, split_records
+    from revs.experiments.testbed import memorize
     from revs.hooks import last_token_activations
     from revs.layout import decoder_layers, get_layout, neuron_weights
-    from revs.testbed import memorize
     from revs.unlearn import plan_tokens
     from revs.vocab import token_rank, vocab_projection
 

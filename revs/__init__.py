@@ -1,18 +1,23 @@
 """revs: unlearning sensitive information by rank editing in the vocabulary space (REVS).
 
-A reproducible implementation of REVS (Ashuach, Tutek, Belinkov, ACL Findings 2025).
+A reproducible implementation of REVS (Ashuach, Tutek, Belinkov, ACL Findings 2025). The method
+is the top-level modules; :mod:`revs.evaluation` scores a model, :mod:`revs.methods` holds REVS
+and the baselines behind one interface, :mod:`revs.experiments` runs and stores evaluations, and
+:mod:`revs.report` makes the book's tables and figures. This module gathers the names most users
+need.
 """
 
 import logging
 
 from .config import REVSConfig
 from .edit import NeuronEdit, applied, apply_edits_, revert_edits_
+from .evaluation.scoring import EvalSettings
+from .experiments.results import Results
+from .experiments.runner import evaluate
 from .hooks import SITES, Activations, LayerActivations, capture
 from .layout import LAYOUTS, ModelLayout, UnsupportedModelError, get_layout, neuron_weights
 from .model import EMBEDDED_MODEL, load_model
 from .patch import Patch, load_patch, model_fingerprint
-from .results import Results
-from .runner import EvalSettings, evaluate
 from .targets import TargetToken, select_target_tokens
 from .unlearn import UnlearnResult, unlearn
 from .vocab import VocabProjection, project_back, project_to_vocab, token_rank, vocab_projection

@@ -39,7 +39,8 @@ def _info(args: argparse.Namespace) -> int:
 
 def _mine(args: argparse.Namespace) -> int:
     """Mine the URLs and e-mail addresses that the embedded model reproduces from context."""
-    from .data.natural import mine, save_natural
+    from .data.natural import save_natural
+    from .experiments.mining import mine
     from .model import load_model
 
     model, tokenizer = load_model()
@@ -58,7 +59,7 @@ def _mine(args: argparse.Namespace) -> int:
 
 def _testbed(args: argparse.Namespace) -> int:
     """Build or load a memorizing model and report how well it memorized."""
-    from .testbed import testbed_report
+    from .experiments.testbed import testbed_report
 
     report = testbed_report(args.dataset, seed=args.seed, n_subjects=args.subjects)
     if args.json:
@@ -102,10 +103,10 @@ def _unlearn(args: argparse.Namespace) -> int:
     """Unlearn secrets from a model (a file of targets) or from a testbed (a dataset's split)."""
     config = _config(args.set)
     if args.dataset:
-        from .runner import unlearn_testbed
+        from .experiments.runner import unlearn_testbed
 
-        report = unlearn_testbed(args.dataset, seed=args.seed, config=config, k=args.k,
-                                 n_subjects=args.subjects, progress=not args.json,
+        report = unlearn_testbed(args.dataset, seed=args.seed, config=config, model=args.model,
+                                 settings=_settings(args), k=args.k, progress=not args.json,
                                  patch_path=args.out)
         if args.json:
             print(json.dumps(report, indent=2))
@@ -114,7 +115,8 @@ def _unlearn(args: argparse.Namespace) -> int:
               f"{report['n_forget']} secrets forgotten, k = {args.k}")
         for key in ("efficacy", "generality", "generality_output", "specificity",
                     "unlearning_score"):
-            print(f"  {key:<22} {report[key]:.3f}")
+            if report[key] is not None:
+                print(f"  {key:<22} {report[key]:.3f}")
         print(f"  greedy leaks: {report['leaked_forget']} of {report['n_forget']} forget prompts,"
               f" {report['leaked_generality']} of {report['n_generality']} generality prompts")
         print(f"  {report['neurons_edited']} neurons in {report['layer_edits']} layer edits; "
@@ -162,23 +164,33 @@ def _unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace):
+    """The scoring settings of ``--smoke`` and ``--subjects`` (revs evaluate, revs unlearn)."""
+    import dataclasses
+
+    from .evaluation.scoring import SMOKE, EvalSettings
+
+    settings = SMOKE if args.smoke else EvalSettings()
+    if args.subjects:
+        settings = dataclasses.replace(settings, n_subjects=args.subjects)
+    return settings
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     """Evaluate methods on a dataset over seeds; print the aggregated table or JSON rows."""
     import dataclasses
 
+    from .experiments.results import Results
+    from .experiments.runner import evaluate
     from .methods import get_method
-    from .results import Results
-    from .runner import SMOKE, EvalSettings, evaluate
 
     for name in args.method:
         get_method(name)
     if args.patch and len(args.method) != 1:
         raise ValueError("--patch evaluates one method's edit: give a single --method")
-    settings = SMOKE if args.smoke else EvalSettings()
+    settings = _settings(args)
     if args.k:
         settings = dataclasses.replace(settings, ks=tuple(args.k))
-    if args.subjects:
-        settings = dataclasses.replace(settings, n_subjects=args.subjects)
     results = Results.concat(
         evaluate(name, dataset, args.seeds, model=args.model,
                  config=_config(args.set) if name == "revs" else None, patch=args.patch,
@@ -192,7 +204,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """Print results saved by ``revs evaluate --out`` (several files: one table)."""
-    from .results import Results
+    from .experiments.results import Results
 
     return _print_results(Results.concat(Results.load(path) for path in args.results), args)
 
@@ -214,8 +226,8 @@ def _print_results(results, args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """Sweep each method's grid on the validation testbed and store the chosen settings."""
+    from .experiments.tuning import sweep
     from .methods import get_method
-    from .tuning import sweep
 
     for name in args.method:
         get_method(name)
@@ -314,8 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     unlearn.add_argument("--save-model", default=None,
                          help="save the edited model to this folder (--targets only)")
     unlearn.add_argument("--seed", type=int, default=0, help="split seed (--dataset)")
-    unlearn.add_argument("--subjects", type=int, default=40,
-                         help="subjects in the testbed, x 5 records (--dataset)")
+    unlearn.add_argument("--subjects", type=int, default=None,
+                         help="subjects in the testbed, x 5 records (--dataset; default 40)")
+    unlearn.add_argument("--smoke", action="store_true",
+                         help="the scoring settings of revs evaluate --smoke (--dataset)")
     unlearn.add_argument("-k", "--k", type=int, default=100,
                          help="rank threshold of the scores (--dataset; default 100)")
     unlearn.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -368,10 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser(
         "sweep", help="choose a baseline's hyperparameters on the validation testbed",
-        description="Score each setting of the method's grid (revs.tuning.GRIDS) on the SSN "
-        "validation testbed (generator seed 1: no secret shared with the test testbeds) and "
-        "store the best, with every trial, in data/hparams/<method>-<model>.json; revs evaluate "
-        "then uses it.",
+        description="Score each setting of the method's grid (revs.experiments.tuning.GRIDS) on "
+        "the SSN validation testbed (generator seed 1: no secret shared with the test testbeds) "
+        "and store the best, with every trial, in data/hparams/<method>-<model>.json; "
+        "revs evaluate then uses it.",
     )
     sweep.add_argument("--method", nargs="+", required=True, help="baseline names")
     sweep.add_argument("--model", default=None,

@@ -16,8 +16,8 @@ past the band's lower end are left exactly as they were (the official round trip
 
 :func:`neuron_count_search` chooses how many of a layer's best-scored neurons to edit (start with
 ``initial_neurons``; more while the MLP output still promotes the token, fewer when it overshoots;
-+-1 to bring the residual into its band) and :func:`demote_in_layer` runs it on one layer. Neurons
-are demoted independently, so all candidates are demoted once and each count takes a prefix.
++-1 to bring the residual into its band); :func:`revs.layer_step.demote_in_layer` runs both on
+one layer.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from dataclasses import dataclass
 import torch
 
 from .config import REVSConfig
-from .edit import NeuronEdit
 from .vocab import VocabProjection, token_rank
 
-__all__ = ["Demotion", "LayerDemotion", "demote_in_layer", "demote_rank", "neuron_count_search"]
+__all__ = ["Demotion", "demote_rank", "neuron_count_search"]
 
 
 @dataclass(frozen=True)
@@ -151,83 +150,3 @@ def neuron_count_search(
             break
         tried.add(count)
     return trajectory
-
-
-@dataclass(frozen=True)
-class LayerDemotion:
-    """The edit of one layer for one token, and the ranks that decided it."""
-
-    edit: NeuronEdit | None
-    """The neurons changed (candidates whose projection needed no change are left out); ``None``
-    when no neuron changed."""
-    counts: list[int]
-    """Neuron counts tried (:func:`neuron_count_search`); the last was kept."""
-    mlp_rank: tuple[int, int]
-    """The token's rank in the layer's MLP output, before and after the edit."""
-    residual_rank: tuple[int, int]
-    """... and in the residual after the layer, before and after."""
-    demotion: Demotion
-    """The per-neuron demotion of all candidates."""
-
-
-def demote_in_layer(
-    projection: VocabProjection,
-    layer: int,
-    neuron_rows: torch.Tensor,
-    candidates: torch.Tensor,
-    activations: torch.Tensor,
-    mlp_out: torch.Tensor,
-    residual: torch.Tensor,
-    token_id: int,
-    config: REVSConfig,
-    *,
-    candidate_logits: torch.Tensor | None = None,
-) -> LayerDemotion:
-    """Demote ``token_id`` in as many of ``candidates`` as the bands ask for (spec §2.5-2.6).
-
-    Args:
-        projection: the model's vocabulary projection.
-        layer: the layer's index (recorded in the edit).
-        neuron_rows: the layer's neuron vectors ``[d_mlp, d_model]``; not modified.
-        candidates: neuron indices ``[n]``, best first (:func:`revs.select.select_neurons`).
-        activations: neuron activations at the last position ``[d_mlp]``.
-        mlp_out: the MLP output there ``[d_model]``.
-        residual: the residual after the layer ``[d_model]``. An edit changes it and the MLP
-            output by ``activations[S] @ delta``; nothing else in the layer depends on the
-            output projection, so no forward pass is needed.
-        token_id: the token to demote.
-        config: bands, counts and iteration caps.
-        candidate_logits: the candidates' vocabulary projections ``[n, d_vocab]``, if known.
-    """
-    candidates = candidates.to(neuron_rows.device)
-    original = neuron_rows[candidates].clone()  # [n, d_model]
-    demotion = demote_rank(projection, original, token_id, config, logits=candidate_logits)
-    device = projection.device
-    delta = demotion.delta.to(device)  # [n, d_model]
-    acts = activations[candidates.to(activations.device)].to(device, torch.float32)  # [n]
-    mlp = mlp_out.to(device, torch.float32)
-    res = residual.to(device, torch.float32)
-
-    # The MLP output and the residual after editing the best k candidates, for every k at once:
-    # one pass over the unembedding instead of one per count tried.
-    change = torch.cumsum(acts[:, None] * delta, 0)  # [n, d_model]
-    change = torch.cat([torch.zeros_like(change[:1]), change])  # [n + 1, d_model]: k = 0..n
-    logits = projection.project(torch.cat([mlp + change, res + change]))  # [2(n + 1), d_vocab]
-    mlp_ranks, residual_ranks = token_rank(logits, token_id).view(2, -1).tolist()
-
-    def ranks(count: int) -> tuple[int, int]:
-        return mlp_ranks[count], residual_ranks[count]
-
-    counts = neuron_count_search(ranks, len(candidates), config)
-    before, after = ranks(0), ranks(counts[-1])
-    keep = demotion.logit_step[: counts[-1]].ne(0).nonzero().flatten()  # neurons that change
-    edit = None
-    if keep.numel():
-        keep_device = keep.to(candidates.device)
-        edit = NeuronEdit(
-            layer=layer,
-            neurons=candidates[keep_device],
-            delta=demotion.delta[keep_device].to(neuron_rows.device),
-            original=original[keep_device],
-        )
-    return LayerDemotion(edit, counts, (before[0], after[0]), (before[1], after[1]), demotion)

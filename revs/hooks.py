@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .layout import ModelLayout, decoder_layers, get_layout, layer_module
+from .tokens import pad_batch
 
 __all__ = ["SITES", "Activations", "LayerActivations", "capture", "last_token_activations"]
 
@@ -208,8 +209,6 @@ def last_token_activations(
 
     Prefixes (token ids) are right-padded in batches and read at their own last position.
     """
-    from .generation import pad_batch  # generation imports nothing from here; keep it so
-
     layout = get_layout(model)
     n_layers = len(decoder_layers(model, layout))
     device = next(model.parameters()).device

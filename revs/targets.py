@@ -27,7 +27,7 @@ from typing import Literal
 
 from .config import TOKEN_METHODS, REVSConfig
 from .data.records import Record
-from .generation import encode
+from .tokens import encode
 
 __all__ = ["TOKEN_METHODS", "TargetToken", "select_target_tokens", "tokens_for"]
 

@@ -22,16 +22,15 @@ from tqdm.auto import tqdm
 
 from .config import REVSConfig
 from .data.records import Record
-from .demote import demote_in_layer
 from .edit import NeuronEdit, apply_edits_, revert_edits_
 from .forward import PrefixForward
 from .hooks import last_token_activations
+from .layer_step import edit_layer
 from .layout import decoder_layers, get_layout, neuron_weights
-from .metrics import token_ranks
+from .lens import lens_ranks, token_ranks
 from .patch import Patch, model_fingerprint, target_hashes
-from .select import layer_skip_reason, select_neurons
 from .targets import TargetToken, tokens_for
-from .vocab import token_rank, vocab_projection
+from .vocab import vocab_projection
 
 __all__ = ["TokenReport", "UnlearnResult", "plan_tokens", "unlearn"]
 
@@ -152,16 +151,40 @@ def _contrast_activations(
     return contrasts
 
 
-def _lens_ranks(
-    forward: PrefixForward, layers: range, projection, token_id: int
-) -> dict[int, tuple[int, int]]:
-    """Layer -> the token's (residual, MLP output) logit-lens ranks, in one unembedding pass."""
-    vectors = torch.stack([
-        torch.stack([forward[i].residual_after[0, -1], forward[i].mlp_out[0, -1]])
-        for i in layers
-    ])  # [n_layers, 2, d_model]
-    ranks = token_rank(projection.project(vectors.to(projection.device)), token_id)
-    return {layer: tuple(ranks[j].tolist()) for j, layer in enumerate(layers)}
+def _unlearn_token(
+    model: nn.Module, forward: PrefixForward, token: TargetToken, config: REVSConfig, *,
+    layout, projection, contrast: torch.Tensor | None, edits: list[NeuronEdit], target: int,
+) -> dict[int, int]:
+    """Every layer in ascending order for one token; each edit is applied at once (spec §2.2).
+
+    Later layers are read under the edited weights: ``forward`` re-runs only the layers above an
+    edit. Each edit is appended to ``edits`` as soon as it is applied, so that a caller can
+    revert them if a later step fails. Returns layer -> neurons changed for this token.
+    """
+    changed: dict[int, int] = {}
+    lens_pass, lens = -1, {}
+    for layer in range(len(forward.layers)):
+        activations = forward[layer]  # re-runs this layer and those above after an edit below
+        if forward.passes != lens_pass:  # new activations: rank every layer they reach
+            lens_pass = forward.passes
+            lens = lens_ranks(forward, range(layer, forward.fresh), projection, token.token_id)
+        residual_rank, mlp_rank = lens[layer]
+        step = edit_layer(
+            projection, layer=layer, neuron_rows=neuron_weights(model, layer, layout),
+            activations=activations, residual_rank=residual_rank, mlp_rank=mlp_rank,
+            token_id=token.token_id, config=config,
+            contrast_activations=None if contrast is None else contrast[layer],
+        )
+        if step.edit is None:
+            continue
+        apply_edits_(model, [step.edit])
+        edits.append(step.edit)
+        forward.invalidate(layer)
+        changed[layer] = len(step.edit.neurons)
+        logger.debug("target %d token %r layer %d: %d neurons (counts %s), residual rank %d -> %d",
+                     target, token.text, layer, changed[layer], step.demotion.counts,
+                     *step.demotion.residual_rank)
+    return changed
 
 
 @torch.no_grad()
@@ -218,42 +241,9 @@ def unlearn(
         for i, (target, token) in enumerate(bar):
             bar.set_postfix(target=target, token=repr(token.text))
             forward = PrefixForward(model, token.prefix_ids, layout)
-            changed: dict[int, int] = {}
-            lens_pass, lens = -1, {}
-            for layer in range(n_layers):
-                acts = forward[layer]
-                residual = acts.residual_after[0, -1]  # [d_model]
-                mlp_out = acts.mlp_out[0, -1]  # [d_model]
-                if forward.passes != lens_pass:  # new activations: rank every layer they reach
-                    lens_pass = forward.passes
-                    lens = _lens_ranks(forward, range(layer, forward.fresh), projection,
-                                       token.token_id)
-                residual_rank, mlp_rank = lens[layer]
-                if layer_skip_reason(residual_rank, mlp_rank, config):
-                    continue
-                if config.layers is not None and layer not in config.layers:
-                    continue
-                rows = neuron_weights(model, layer, layout)  # [d_mlp, d_model]
-                u = acts.mlp_activations[0, -1]  # [d_mlp]
-                selection = select_neurons(
-                    u, rows, projection, token.token_id, config,
-                    contrast_activations=None if contrasts is None else contrasts[i][layer],
-                )
-                if selection.neurons.numel() == 0:
-                    continue
-                result = demote_in_layer(projection, layer, rows, selection.neurons, u, mlp_out,
-                                         residual, token.token_id, config,
-                                         candidate_logits=selection.logits)
-                if result.edit is None:
-                    continue
-                apply_edits_(model, [result.edit])
-                edits.append(result.edit)
-                forward.invalidate(layer)
-                changed[layer] = len(result.edit.neurons)
-                logger.debug("target %d token %r layer %d: %d neurons (counts %s), residual "
-                             "rank %d -> %d", target, token.text, layer, changed[layer],
-                             result.counts, *result.residual_rank)
-            per_token.append(changed)
+            per_token.append(_unlearn_token(
+                model, forward, token, config, layout=layout, projection=projection,
+                contrast=None if contrasts is None else contrasts[i], edits=edits, target=target))
             layers_run += forward.layers_run
             calls += forward.passes
         bar.close()

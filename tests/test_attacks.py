@@ -5,7 +5,9 @@ import pytest
 import torch
 from conftest import TINY_CONFIGS, build_tiny_model
 
-from revs.attacks import (
+from revs.config import REVSConfig
+from revs.data.records import Record
+from revs.evaluation.attacks import (
     delta_attack,
     extraction_rate,
     logit_lens_attack,
@@ -13,11 +15,9 @@ from revs.attacks import (
     perturbation_attack,
     resistance_score,
 )
-from revs.config import REVSConfig
-from revs.data.records import Record
-from revs.generation import sampled_continuations
+from revs.evaluation.generation import sampled_continuations
+from revs.evaluation.metrics import capped_rank_score
 from revs.hooks import capture
-from revs.metrics import capped_rank_score
 from revs.targets import tokens_for
 from revs.vocab import project_to_vocab
 
@@ -121,7 +121,7 @@ def test_unedited_model_is_fully_exposed(embedded):
 @pytest.mark.parametrize("arch", sorted(TINY_CONFIGS))
 def test_sampling_near_zero_temperature_is_greedy(arch, byte_tokenizer):
     """The shared prompt cache, positions and padding are right: a cold sample is the greedy."""
-    from revs.generation import greedy_continuations
+    from revs.evaluation.generation import greedy_continuations
 
     model = build_tiny_model(arch)
     prompts = ["The number of Ann is", "ab", "Bob's number: 12"]  # unequal: left padding
@@ -134,7 +134,7 @@ def test_sampling_near_zero_temperature_is_greedy(arch, byte_tokenizer):
 
 
 def test_delta_score_by_hand():
-    from revs.attacks import delta_score
+    from revs.evaluation.attacks import delta_score
 
     places = [torch.tensor([0.0, 50.0, 1e6]), torch.tensor([100.0, 300.0])]
     # record means at k = 100: (0 + 0.5 + 1) / 3 = 0.5 and 1.0; DA is the worst record
@@ -145,7 +145,7 @@ def test_delta_score_by_hand():
 
 
 def test_delta_places_agree_with_the_attack(byte_tokenizer):
-    from revs.attacks import delta_places, delta_score
+    from revs.evaluation.attacks import delta_places, delta_score
 
     model = build_tiny_model("llama")
     places = delta_places(model, byte_tokenizer, RECORDS, CONFIG, candidates=50)
@@ -155,7 +155,7 @@ def test_delta_places_agree_with_the_attack(byte_tokenizer):
 
 
 def test_extraction_rate_by_hand(monkeypatch, byte_tokenizer):
-    import revs.attacks as attacks
+    import revs.evaluation.attacks as attacks
 
     records = [Record(s, "ssn", f"{s} number is", f" {n}")
                for s, n in (("a", "915-11-1364"), ("b", "123-45-6789"), ("c", "555-12-3456"))]

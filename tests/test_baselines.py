@@ -10,18 +10,17 @@ import pytest
 import torch
 from conftest import TINY_CONFIGS, ByteTokenizer, build_tiny_model
 
-from revs.baselines import forget_requests
-from revs.baselines.ft_l import FTLConfig
-from revs.baselines.memit import MEMITConfig, _LastTokens, spread_outputs
-from revs.baselines.npo import NPOConfig, npo_loss
-from revs.baselines.rmu import RMUConfig
-from revs.baselines.second_moments import key_second_moments
-from revs.baselines.training import retain_token_ids
 from revs.data.records import Record
+from revs.experiments.runner import EvalSettings, evaluate_run
 from revs.hooks import capture
 from revs.layout import layer_module
-from revs.methods import get_method
-from revs.runner import EvalSettings, evaluate_run
+from revs.methods import forget_requests, get_method
+from revs.methods.ft_l import FTLConfig
+from revs.methods.memit import MEMITConfig, _LastTokens, spread_outputs
+from revs.methods.npo import NPOConfig, npo_loss
+from revs.methods.rmu import RMUConfig
+from revs.methods.second_moments import key_second_moments
+from revs.methods.training import retain_token_ids
 from revs.vocab import token_rank, vocab_projection
 
 RECORDS = [Record("a", "ssn", "The number of Ann is", " 915-11-1364"),

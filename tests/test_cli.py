@@ -21,14 +21,14 @@ def test_bad_model_path_is_a_clean_error(capsys, tmp_path):
 
 
 def test_testbed_prints_the_report(capsys, monkeypatch):
-    import revs.testbed
+    import revs.experiments.testbed
 
     report = {"dataset": "ssn", "n_records": 20, "seed": 1, "forget_exact": 1.0,
               "generality_exact": 0.95, "retain_exact": 1.0, "ppl_before": 26.4, "ppl_after": 26.9,
               "ppl_increase": 0.0189, "epochs": 7, "training_seconds": 95.0, "seconds": 120.0,
               "checkpoint": "/cache/x"}
     calls = []
-    monkeypatch.setattr(revs.testbed, "testbed_report",
+    monkeypatch.setattr(revs.experiments.testbed, "testbed_report",
                         lambda dataset, **kw: calls.append((dataset, kw)) or report)
     assert main(["testbed", "--dataset", "ssn", "--subjects", "4", "--seed", "1"]) == 0
     assert calls == [("ssn", {"seed": 1, "n_subjects": 4})]
@@ -108,7 +108,7 @@ def test_evaluate_refuses_a_dataset_too_small_to_split(capsys, tmp_path):
 
 
 def test_report_prints_saved_results_without_running_anything(capsys, tmp_path):
-    from revs.results import Results, rows_for
+    from revs.experiments.results import Results, rows_for
 
     paths = []
     for method, score in (("revs", 0.9), ("memit", 0.4)):

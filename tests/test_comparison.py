@@ -7,19 +7,11 @@ import pytest
 import torch
 from conftest import build_tiny_model
 
-from revs.comparison import (
-    beside_paper,
-    collateral,
-    collateral_steps,
-    coverage,
-    paper_results,
-    shared_tokens,
-    stored_results,
-    summary,
-)
 from revs.config import REVSConfig
 from revs.data.records import Record, Split
-from revs.results import Results, rows_for
+from revs.experiments.results import Results, rows_for
+from revs.report.comparison import beside_paper, coverage, paper_results, stored_results, summary
+from revs.report.explore import collateral, collateral_steps, shared_tokens
 
 
 def test_paper_results_are_scores_with_k():
@@ -49,9 +41,9 @@ def test_beside_paper_joins_on_dataset_method_and_metric():
 
 
 def test_missing_stored_results_say_how_to_make_them(tmp_path, monkeypatch):
-    import revs.comparison
+    import revs.report.comparison
 
-    monkeypatch.setattr(revs.comparison, "STORED_RESULTS", tmp_path)
+    monkeypatch.setattr(revs.report.comparison, "STORED_RESULTS", tmp_path)
     with pytest.raises(FileNotFoundError, match="revs evaluate"):
         stored_results("nothing")
 
@@ -95,7 +87,7 @@ def test_shared_tokens_finds_retained_secrets_made_of_unlearned_tokens(byte_toke
 
 
 def test_ledger_compares_revs_with_the_paper_and_the_baselines():
-    from revs.ledger import ledger
+    from revs.report.ledger import ledger
 
     paper = {"unlearning_score": 0.8958, "efficacy": 0.9888, "generality": 0.5,
              "specificity": 0.8217}
@@ -129,7 +121,8 @@ def _weights(model):
 
 
 def test_collateral_forgets_one_secret_at_a_time_and_restores_the_model(byte_tokenizer):
-    from revs.generation import encode, greedy_matches_ids
+    from revs.evaluation.generation import greedy_matches_ids
+    from revs.tokens import encode
     from revs.unlearn import unlearn
 
     model = build_tiny_model("llama")
@@ -158,7 +151,7 @@ def test_collateral_forgets_one_secret_at_a_time_and_restores_the_model(byte_tok
 
 
 def test_collateral_restores_the_model_when_an_edit_fails(byte_tokenizer, monkeypatch):
-    unlearn_module = importlib.import_module("revs.unlearn")
+    explore_module = importlib.import_module("revs.report.explore")
     calls = []
 
     def unlearn_then_fail(*args, **kwargs):
@@ -167,8 +160,8 @@ def test_collateral_restores_the_model_when_an_edit_fails(byte_tokenizer, monkey
             raise RuntimeError("edit failed")
         return real(*args, **kwargs)
 
-    real = unlearn_module.unlearn
-    monkeypatch.setattr(unlearn_module, "unlearn", unlearn_then_fail)
+    real = explore_module.unlearn
+    monkeypatch.setattr(explore_module, "unlearn", unlearn_then_fail)
     model = build_tiny_model("llama")
     before = _weights(model)
     with pytest.raises(RuntimeError, match="edit failed"):

@@ -3,9 +3,10 @@ import torch
 from conftest import N_LAYERS
 
 from revs.config import REVSConfig
-from revs.demote import demote_in_layer, neuron_count_search
+from revs.demote import neuron_count_search
 from revs.edit import NeuronEdit, applied
 from revs.hooks import capture
+from revs.layer_step import demote_in_layer
 from revs.layout import neuron_weights
 from revs.select import select_neurons
 from revs.vocab import project_to_vocab, token_rank, vocab_projection
@@ -50,8 +51,9 @@ def test_demote_in_layer(tiny, token_ids, layer):
     candidates = select_neurons(u, rows, projection, token_id, CONFIG).neurons
     before = _snapshot(model)
 
-    result = demote_in_layer(projection, layer, rows, candidates, u, mlp_out, residual,
-                             token_id, CONFIG)
+    result = demote_in_layer(projection, layer=layer, neuron_rows=rows, candidates=candidates,
+                             activations=u, mlp_out=mlp_out, residual=residual,
+                             token_id=token_id, config=CONFIG)
 
     # Computing the edit does not touch the model.
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
@@ -95,9 +97,10 @@ def test_no_edit_when_every_candidate_is_already_past_the_band(tiny, token_ids):
     ranks = token_rank(project_to_vocab(model, rows), token_id)
     candidates = (ranks >= CONFIG.neuron_band[0]).nonzero().flatten()[:CONFIG.n_neurons]
     assert len(candidates) > 0
-    result = demote_in_layer(vocab_projection(model), layer, rows, candidates,
-                             acts.mlp_activations[0, -1], acts.mlp_out[0, -1],
-                             acts.residual_after[0, -1], token_id, CONFIG)
+    result = demote_in_layer(vocab_projection(model), layer=layer, neuron_rows=rows,
+                             candidates=candidates, activations=acts.mlp_activations[0, -1],
+                             mlp_out=acts.mlp_out[0, -1], residual=acts.residual_after[0, -1],
+                             token_id=token_id, config=CONFIG)
     assert result.edit is None
     assert result.mlp_rank[0] == result.mlp_rank[1]
     assert result.residual_rank[0] == result.residual_rank[1]

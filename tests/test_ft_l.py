@@ -5,11 +5,10 @@ import pytest
 import torch
 from conftest import TINY_CONFIGS, build_tiny_model
 
-from revs.baselines import forget_requests
-from revs.baselines.ft_l import FTLConfig
 from revs.data.records import Record
 from revs.layout import layer_module
-from revs.methods import get_method
+from revs.methods import forget_requests, get_method
+from revs.methods.ft_l import FTLConfig
 
 RECORDS = [Record("a", "ssn", "The number of Ann is", " 915-11-1364"),
            Record("b", "ssn", "Bob's number:", " 123-45-6789")]

@@ -2,7 +2,8 @@ import torch
 from conftest import build_tiny_model
 
 from revs.data.records import Record
-from revs.generation import encode, exact_reproduction, greedy_continuations, pad_batch
+from revs.evaluation.generation import exact_reproduction, greedy_continuations
+from revs.tokens import encode, pad_batch
 
 
 def _greedy(model, tokenizer, prompt, n):

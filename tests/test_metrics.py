@@ -4,17 +4,12 @@ import pytest
 import torch
 from conftest import build_tiny_model
 
-import revs.metrics as metrics
+import revs.evaluation.metrics as metrics
 from revs.config import REVSConfig
 from revs.data.records import Record
+from revs.evaluation.metrics import capped_rank_score, harmonic_mean, perplexity, sequence_scores
 from revs.hooks import capture
-from revs.metrics import (
-    capped_rank_score,
-    harmonic_mean,
-    perplexity,
-    sequence_scores,
-    token_ranks,
-)
+from revs.lens import token_ranks
 from revs.targets import select_target_tokens
 from revs.vocab import project_to_vocab, token_rank
 
@@ -182,7 +177,7 @@ def test_secret_ranks_refuse_an_empty_split(byte_tokenizer):
 
 def test_efficacy_generality_and_logit_lens_attack_by_hand(monkeypatch, byte_tokenizer):
     """Five tokens (records a: 2, b: 2, c: 1) at three layers; V = 256 (tiny vocabulary)."""
-    from revs.attacks import logit_lens_attack
+    from revs.evaluation.attacks import logit_lens_attack
 
     model = build_tiny_model("llama")
     ranks = torch.tensor([[0, 90, 100],  # a, token 1

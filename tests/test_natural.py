@@ -12,15 +12,14 @@ from revs.data import natural
 from revs.data.natural import (
     extract_candidates,
     find_addresses,
-    greedy_matches,
-    mine,
     redact,
     rejection_reason,
     save_natural,
     scan_candidates,
 )
 from revs.data.records import load_records
-from revs.generation import greedy_matches_ids
+from revs.evaluation.generation import greedy_matches_ids
+from revs.experiments.mining import greedy_matches, mine
 
 # --- Addresses and candidates -------------------------------------------------------------------
 

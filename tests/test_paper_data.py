@@ -3,8 +3,8 @@
 import csv
 from pathlib import Path
 
+from revs.evaluation.scoring import K_FREE_METRICS, METRICS
 from revs.methods import METHODS
-from revs.results import K_FREE_METRICS, METRICS
 
 PAPER = Path(__file__).resolve().parents[1] / "data" / "paper" / "revs-llama3-8b.csv"
 

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from revs import plots  # noqa: E402
+from revs.report import plots  # noqa: E402
 
 FRAME = pd.DataFrame({"method": ["a", "b", "a", "b"], "dataset": ["x", "x", "y", "y"],
                       "score": [0.1, 0.9, 0.4, 0.6], "other": [1.0, 0.0, 0.5, 0.2]})

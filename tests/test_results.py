@@ -1,9 +1,8 @@
 import pandas as pd
 import pytest
 
-from revs.results import (
-    K_FREE_METRICS,
-    K_METRICS,
+from revs.evaluation.scoring import K_FREE_METRICS, K_METRICS
+from revs.experiments.results import (
     Results,
     cache_key,
     check_thresholds,

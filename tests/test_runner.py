@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import ByteTokenizer, build_tiny_model
 
-import revs.runner as runner
+import revs.experiments.runner as runner
 from revs.config import REVSConfig
 from revs.data.records import Record, save_records, split_records
+from revs.evaluation.scoring import K_FREE_METRICS, K_METRICS
+from revs.experiments.runner import EvalSettings, evaluate, evaluate_run
 from revs.methods import METHODS, MethodRun, get_method, register_method
-from revs.results import K_FREE_METRICS, K_METRICS
-from revs.runner import EvalSettings, evaluate, evaluate_run
 from revs.unlearn import unlearn
 
 # Bands inside the tiny vocabulary (256), as in test_unlearn.
@@ -60,8 +60,8 @@ def test_a_run_scores_every_metric_at_every_k(method):
 
 
 def test_the_unedited_run_matches_the_metric_functions():
-    from revs.attacks import delta_attack, logit_lens_attack
-    from revs.metrics import efficacy, generality
+    from revs.evaluation.attacks import delta_attack, logit_lens_attack
+    from revs.evaluation.metrics import efficacy, generality
 
     results = evaluate_run("unedited", RECORDS, 1, _load, dataset="toy", settings=SETTINGS)
     values = _values(results)
@@ -84,7 +84,7 @@ def test_without_generality_records_the_unlearning_score_leaves_it_out():
     results = evaluate_run("unedited", singles, 0, _load, dataset="toy", settings=SETTINGS)
     values = _values(results)
     assert ("generality", 5) not in values
-    from revs.metrics import harmonic_mean
+    from revs.evaluation.metrics import harmonic_mean
 
     assert values[("unlearning_score", 5)] == pytest.approx(
         harmonic_mean([values[("efficacy", 5)], values[("specificity", None)]]))

@@ -3,8 +3,8 @@ import torch
 from conftest import build_tiny_model
 
 from revs.data.records import Record
-from revs.generation import exact_reproduction
-from revs.testbed import MemorizeRecipe, train_to_memorize
+from revs.evaluation.generation import exact_reproduction
+from revs.experiments.testbed import MemorizeRecipe, train_to_memorize
 
 RECORDS = [
     Record("a", "k", "the code of anna is", " 917-2"),
@@ -49,7 +49,7 @@ def test_unknown_trainable_is_refused(byte_tokenizer):
 def test_replay_keeps_general_text_closer_to_the_base_model(byte_tokenizer):
     """Same steps and lr: with KL replay, held-out predictions diverge less from the base model."""
     from revs.data.corpus import general_corpus
-    from revs.testbed import _replay_loss
+    from revs.experiments.testbed import _replay_loss
 
     text = "\n".join(general_corpus("heldout", max_documents=3))
     held_out = torch.tensor(byte_tokenizer(text).input_ids[: 4 * 64]).view(4, 64)
@@ -68,7 +68,7 @@ def test_replay_keeps_general_text_closer_to_the_base_model(byte_tokenizer):
 @pytest.mark.integration
 def test_smoke_testbed_on_the_embedded_model():
     """The CI-sized SSN testbed (4 people, 20 records) is memorized, reported and cached."""
-    from revs.testbed import testbed_report
+    from revs.experiments.testbed import testbed_report
 
     report = testbed_report("ssn", n_subjects=4, perplexity_documents=5)
     assert report["n_records"] == 20

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from revs import tuning
-from revs.baselines.memit import MEMITConfig
 from revs.data import load_dataset
+from revs.experiments import tuning
 from revs.methods import get_method
+from revs.methods.memit import MEMITConfig
 
 
 def test_validation_testbed_shares_no_secret_with_the_test_testbed():

@@ -137,19 +137,19 @@ def test_a_target_already_demoted_everywhere_warns_and_is_not_edited(byte_tokeni
 def test_a_failure_midway_reverts_the_edits_already_made(arch, byte_tokenizer, monkeypatch):
     model = build_tiny_model(arch)
     before = _snapshot(model)
-    real = unlearn_module.demote_in_layer
+    real = unlearn_module.edit_layer
     results = []
 
     def failing(*args, **kwargs):
-        if len(results) == 1:
+        if results and results[-1].edit is not None:
             raise RuntimeError("injected failure")
         results.append(real(*args, **kwargs))
         return results[-1]
 
-    monkeypatch.setattr(unlearn_module, "demote_in_layer", failing)
+    monkeypatch.setattr(unlearn_module, "edit_layer", failing)
     with pytest.raises(RuntimeError, match="injected failure"):
         unlearn(model, byte_tokenizer, TARGETS, FORCE, progress=False)
-    assert results[0].edit is not None  # one edit was written before the failure ...
+    assert results[-1].edit is not None  # one edit was written before the failure ...
     assert _unchanged(model, before)  # ... and undone
 
 

@@ -9,7 +9,7 @@ import torch
 import revs
 from revs.cli import main
 from revs.data.records import Record
-from revs.generation import greedy_continuations
+from revs.evaluation.generation import greedy_continuations
 from revs.layout import neuron_weights
 
 pytestmark = pytest.mark.integration
@@ -73,3 +73,22 @@ def test_unlearn_command_on_the_smoke_testbed(capsys):
     assert report["efficacy"] >= 0.95 and report["leaked_forget"] == 0, report
     for key in ("generality", "specificity", "seconds_per_target"):
         assert 0 <= report[key], report
+
+
+def test_unlearn_and_evaluate_commands_give_the_same_scores(capsys):
+    """One scoring path: with the same seed, settings and --set, the two commands agree.
+
+    ``token_method=last`` edits other tokens than the scored (``rarest``) ones: before the
+    scores were composed in one place, ``revs unlearn`` scored the edited tokens instead.
+    """
+    common = ["--dataset", "ssn", "--subjects", "4", "--seed", "0", "--smoke",
+              "--set", "token_method=last", "--json"]
+    assert main(["unlearn", *common]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--method", "revs", "--seeds", "0", "--no-cache", *common]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    evaluated = {(row["metric"], row["k"]): row["value"] for row in rows}
+    for metric in ("efficacy", "generality", "unlearning_score"):
+        assert report[metric] == evaluated[(metric, 100)], metric
+    assert report["specificity"] == evaluated[("specificity", None)]
+    assert report["config"]["token_method"] == "last"

@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..resources import data_path
+from .emails import generate_email_records
 from .records import Record, Split, load_records, split_records
+from .ssn import generate_ssn_records
+from .urls import generate_url_records
 
 __all__ = ["DATASETS", "Record", "Split", "load_dataset", "load_records", "split_records"]
 
@@ -27,16 +30,10 @@ def load_dataset(name: str, *, n_subjects: int = 40, seed: int = 0) -> list[Reco
     seed 0 reproduces the files in ``data/``); ``natural`` reads the mined natural secrets.
     """
     if name == "ssn":
-        from .ssn import generate_ssn_records
-
         return generate_ssn_records(n_subjects, seed)
     if name == "emails":
-        from .emails import generate_email_records
-
         return generate_email_records(n_subjects, seed)
     if name == "urls":
-        from .urls import generate_url_records
-
         return generate_url_records(n_subjects, seed)
     if name == "natural":
         with open(_NATURAL_CSV, encoding="utf-8") as handle:

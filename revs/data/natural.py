@@ -15,15 +15,14 @@ decoding from their natural context. This module owns the search for such string
    ``jkermode@...`` after "Jane Kermode"), that has no meaningful piece at all, or that lies in
    a reserved or example domain is not a memorized secret. The rules are cheap, so they run
    before the model, which only checks what they let through (unless ``check_rejected``).
-3. **Model** (:func:`greedy_matches`): a candidate is reproduced when greedy decoding continues
-   the prompt with exactly the address. One teacher-forced forward pass per batch decides it for
-   the whole batch: greedy decoding emits the target's tokens iff at every target position the
-   argmax of the logits is the next target token. A reproduction that goes on with more address
-   characters (``.../foo`` → ``.../foobar``) is not exact and is rejected (``"runs_on"``).
+3. **Model** (:func:`revs.experiments.mining.mine`, which runs the three steps): a candidate is
+   reproduced when greedy decoding continues the prompt with exactly the address. A reproduction
+   that goes on with more address characters (``.../foo`` → ``.../foobar``, :func:`runs_on`) is
+   not exact and is rejected (``"runs_on"``).
 
-:func:`mine` runs the three steps and returns a :class:`MiningReport`; :func:`save_natural`
-writes the kept records in the format of :func:`revs.data.records.load_records` with an extra
-``source`` column. E-mail addresses of real people never reach the logs or a summary in clear:
+This module holds the text side and never runs a model; :func:`save_natural` writes the kept
+records in the format of :func:`revs.data.records.load_records` with an extra ``source``
+column. E-mail addresses of real people never reach the logs or a summary in clear:
 :func:`redact` masks them.
 """
 
@@ -34,36 +33,28 @@ import hashlib
 import ipaddress
 import logging
 import os
-import platform
 import re
-import sys
 import sysconfig
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from ..generation import GreedyCheck, greedy_matches_ids
 from .records import Record
 
 __all__ = [
     "GENERIC_PIECES",
     "PREFIX_CHARS",
     "Candidate",
-    "MiningReport",
     "NaturalRecord",
     "default_roots",
     "extract_candidates",
     "find_addresses",
-    "greedy_matches",
     "meaningful_pieces",
-    "mine",
+    "normalize_roots",
     "redact",
     "rejection_reason",
+    "runs_on",
     "save_natural",
     "scan_candidates",
 ]
@@ -161,7 +152,7 @@ def find_addresses(text: str) -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def _extend(address: str, kind: str, following: str) -> bool:
+def runs_on(address: str, kind: str, following: str) -> bool:
     """Whether ``following`` text, right after ``address``, would make the address longer."""
     pattern = _URL if kind == "url" else _EMAIL
     match = pattern.match(address + following)
@@ -298,7 +289,8 @@ def _read(path: Path, limit: int) -> str | None:
     return None if "\x00" in text else text  # a binary file with a text-like name
 
 
-def _normalize_roots(roots) -> list[tuple[str, Path]]:
+def normalize_roots(roots) -> list[tuple[str, Path]]:
+    """``(label, folder)`` pairs from :func:`scan_candidates`' ``roots`` (None: the defaults)."""
     if roots is None:
         return default_roots()
     normalized = []
@@ -328,7 +320,7 @@ def scan_candidates(
     """
     seen: dict[tuple[str, str], Candidate] = {}
     counts = Counter(files=0, addresses=0, short_prefix=0, duplicates=0)
-    for source, path, limit in _files(_normalize_roots(roots)):
+    for source, path, limit in _files(normalize_roots(roots)):
         text = _read(path, limit)
         if text is None:
             continue
@@ -409,39 +401,6 @@ def rejection_reason(prompt: str, secret: str, kind: str) -> str | None:
     return None
 
 
-# --- Greedy reproduction ------------------------------------------------------------------------
-
-
-def _encode(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False).input_ids
-
-
-def greedy_matches(
-    model: nn.Module,
-    tokenizer,
-    prompts: Sequence[str],
-    targets: Sequence[str],
-    *,
-    batch_size: int = 16,
-    progress: bool = False,
-) -> list[GreedyCheck]:
-    """Whether greedy decoding continues each prompt with its target.
-
-    The check is that of :func:`greedy_matches_ids`. Prompt and target are tokenized separately,
-    without special tokens, and their ids joined: the model reads exactly the prompt's tokens, as
-    it would in ``generate``, and the target is compared token by token (the joined string is
-    never re-tokenized across the boundary).
-    """
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return greedy_matches_ids(
-        model, [_encode(tokenizer, p) for p in prompts], [_encode(tokenizer, t) for t in targets],
-        batch_size=batch_size, pad_id=pad_id, progress=progress,
-    )
-
-
-# --- Mining -------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class NaturalRecord(Record):
     """A record of a naturally memorized address, with where it was found."""
@@ -450,202 +409,17 @@ class NaturalRecord(Record):
     """``stdlib/<path>``, ``site-packages/<path>`` or ``<root>/<path>``."""
 
 
-@dataclass
-class MiningReport:
-    """What :func:`mine` found: the kept records and the counts of every stage."""
-
-    records: list[NaturalRecord] = field(repr=False)
-    """Naturally memorized addresses (unredacted: handle as sensitive data)."""
-    counts: dict[str, int]
-    """Per stage: ``files``, ``addresses``, ``short_prefix``, ``duplicates``,
-    ``over_secret_cap``, ``candidates``, ``secrets`` (see :func:`scan_candidates`), ``eligible``
-    (no rule rejects them), ``checked`` (by the model), ``reproduced`` (exactly, eligible ones
-    only), ``kept``; and the near misses among the checked eligible candidates: ``first_token``
-    (greedy decoding gets the first target token right), ``half_tokens`` (at least half)."""
-    rejected: dict[str, int]
-    """Per reason: the rules of :func:`rejection_reason`, and ``runs_on`` (reproduced, but
-    greedy decoding goes on with more address characters)."""
-    reproduced_rejected: dict[str, int]
-    """Per rule: rejected candidates that greedy decoding reproduces anyway (only when
-    ``check_rejected``)."""
-    seconds: float
-    """Wall-clock time of the whole run."""
-    settings: dict = field(default_factory=dict)
-    """The arguments of the run."""
-    environment: dict = field(default_factory=dict)
-    """Python, platform, packages and model of the run."""
-
-    @property
-    def urls(self) -> int:
-        """Number of kept URL records."""
-        return sum(r.kind == "url" for r in self.records)
-
-    @property
-    def emails(self) -> int:
-        """Number of kept e-mail records."""
-        return sum(r.kind == "email" for r in self.records)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready summary; addresses are redacted (see :func:`redact`)."""
-        return {
-            "urls": self.urls,
-            "emails": self.emails,
-            "seconds": round(self.seconds, 1),
-            "counts": self.counts,
-            "rejected": self.rejected,
-            "reproduced_rejected": self.reproduced_rejected,
-            "kept": [
-                {"subject": r.subject, "kind": r.kind, "address": redact(r.secret),
-                 "source": r.source}
-                for r in self.records
-            ],
-            "settings": self.settings,
-            "environment": self.environment,
-        }
-
-    def summary(self) -> str:
-        """A few lines for people; addresses are redacted."""
-        c = self.counts
-        lines = [
-            f"scanned {c['files']} files: {c['addresses']} addresses, {c['candidates']} "
-            f"candidates ({c['secrets']} distinct addresses)",
-            f"rules: {c['eligible']} eligible; rejected "
-            + ", ".join(f"{k} {v}" for k, v in self.rejected.items() if k != "runs_on"),
-            f"model: {c['checked']} checked, {c['first_token']} with the first token right, "
-            f"{c['half_tokens']} with half the tokens, {c['reproduced']} reproduced exactly "
-            f"({self.rejected.get('runs_on', 0)} of them run on)",
-            f"kept: {self.urls} URLs, {self.emails} e-mail addresses ({self.seconds:.0f} s)",
-        ]
-        lines += [f"  {r.subject}  {redact(r.secret)}  ({r.source})" for r in self.records]
-        return "\n".join(lines)
-
-
-def _environment(model: nn.Module) -> dict:
-    import transformers
-
-    site = Path(sysconfig.get_paths()["purelib"])
-    return {
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "platform": platform.platform(terse=True),
-        "distributions": len(list(site.glob("*.dist-info"))) if site.is_dir() else 0,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        # the folder's name only: a local path says nothing about the model
-        "model": Path(getattr(model.config, "_name_or_path", "") or model.config.model_type).name,
-    }
-
-
-def mine(
-    model: nn.Module,
-    tokenizer,
-    *,
-    roots=None,
-    max_candidates: int = 1000,
-    max_prompts_per_secret: int = 3,
-    batch_size: int = 16,
-    check_rejected: bool = False,
-    progress: bool = True,
-) -> MiningReport:
-    """Find the URLs and e-mail addresses that ``model`` reproduces from their natural context.
-
-    Scans ``roots`` (:func:`scan_candidates`), drops candidates by the rules of
-    :func:`rejection_reason`, asks the model about a fixed pseudo-random sample of at most
-    ``max_candidates`` of the rest (:func:`greedy_matches`) and keeps the exact reproductions.
-    Kept records are ordered by kind, address and prompt; records of the same address share a
-    subject (``url-0001``, ``email-0001``...), so :func:`revs.data.records.split_records` keeps
-    them together.
-
-    Args:
-        model: the model, unmodified (its weights are not touched).
-        tokenizer: its tokenizer.
-        roots: folders to scan (see :func:`scan_candidates`); None: the standard library and the
-            current environment's site-packages.
-        max_candidates: most candidates the model checks: the cost of the run (about 5 per
-            second for a 135M model on one CPU core).
-        max_prompts_per_secret: most prompts per address.
-        batch_size: prompts per forward pass.
-        check_rejected: also ask the model about rule-rejected candidates (in the same sample
-            and cap), to count how many of them greedy decoding reproduces anyway.
-        progress: show a progress bar.
-    """
-    if max_candidates < 1 or batch_size < 1:
-        raise ValueError("max_candidates and batch_size must be positive")
-    started = time.perf_counter()
-    candidates, counts = scan_candidates(roots, max_prompts_per_secret=max_prompts_per_secret)
-    logger.info("scanned %d files: %d candidates in %.1f s", counts["files"], len(candidates),
-                time.perf_counter() - started)
-    reasons = [rejection_reason(c.prompt, c.secret, c.kind) for c in candidates]
-    rejected = Counter(
-        dict.fromkeys(["reserved_domain", "in_context", "generic", "part_in_context",
-                       "spelled_from_context", "runs_on"], 0)
-    )
-    rejected.update(reason for reason in reasons if reason is not None)
-    counts["eligible"] = reasons.count(None)
-    pool = [(c, r) for c, r in zip(candidates, reasons, strict=True) if check_rejected or r is None]
-    checked = pool[:max_candidates]  # candidates are in a fixed pseudo-random order already
-    counts.update(checked=len(checked), first_token=0, half_tokens=0, reproduced=0)
-    checks = greedy_matches(
-        model, tokenizer, [c.prompt for c, _ in checked], [c.target for c, _ in checked],
-        batch_size=batch_size, progress=progress,
-    )
-    kept: list[Candidate] = []
-    reproduced_rejected: Counter[str] = Counter()
-    for (candidate, reason), check in zip(checked, checks, strict=True):
-        if reason is None:  # near misses, to tell "nothing" from "almost"
-            counts["first_token"] += check.matched_tokens >= 1
-            counts["half_tokens"] += 2 * check.matched_tokens >= check.target_tokens
-        if not check.matched:
-            continue
-        if reason is not None:
-            reproduced_rejected[reason] += 1
-            continue
-        counts["reproduced"] += 1
-        following = tokenizer.decode([check.next_token])
-        if _extend(candidate.secret, candidate.kind, following):
-            rejected["runs_on"] += 1
-            logger.info("reproduced %s but went on with %r (%s)", redact(candidate.secret),
-                        following, candidate.source)
-            continue
-        logger.info("reproduced %s (%s)", redact(candidate.secret), candidate.source)
-        kept.append(candidate)
-    kept.sort(key=lambda c: (c.kind, c.secret, c.prompt, c.source))
-    subjects: dict[tuple[str, str], str] = {}
-    per_kind: Counter[str] = Counter()
-    for candidate in kept:
-        key = (candidate.kind, candidate.secret)
-        if key not in subjects:
-            per_kind[candidate.kind] += 1
-            subjects[key] = f"{candidate.kind}-{per_kind[candidate.kind]:04d}"
-    records = [
-        NaturalRecord(subjects[c.kind, c.secret], c.kind, c.prompt, c.target, c.source)
-        for c in kept
-    ]
-    counts["kept"] = len(records)
-    return MiningReport(
-        records=records,
-        counts=dict(counts),
-        rejected=dict(rejected),
-        reproduced_rejected=dict(reproduced_rejected),
-        seconds=time.perf_counter() - started,
-        settings={"max_candidates": max_candidates, "max_prompts_per_secret":
-                  max_prompts_per_secret, "prefix_chars": PREFIX_CHARS, "head_chars": HEAD_CHARS,
-                  "check_rejected": check_rejected,
-                  "roots": [label for label, _ in _normalize_roots(roots)]},
-        environment=_environment(model),
-    )
-
-
 _CSV_COLUMNS = ["subject", "kind", "prompt", "target", "source"]
 
 
-def save_natural(report: MiningReport | Iterable[NaturalRecord], path: str | Path) -> None:
+def save_natural(report: Iterable[NaturalRecord], path: str | Path) -> None:
     """Write the kept records as CSV with columns ``subject, kind, prompt, target, source``.
 
     The file reads back with :func:`revs.data.records.load_records` (which ignores ``source``);
-    with no record it holds only the header.
+    with no record it holds only the header. ``report`` is the records, or a
+    :class:`~revs.experiments.mining.MiningReport` of them.
     """
-    records = report.records if isinstance(report, MiningReport) else list(report)
+    records = list(getattr(report, "records", report))  # a MiningReport, or its records
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:

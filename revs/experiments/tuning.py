@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import REVSConfig
-from .data import load_dataset, split_records
-from .methods import get_method
-from .metrics import efficacy, emitted, generality, harmonic_mean, language_model_scores
-from .model import EMBEDDED_MODEL
-from .resources import data_path
+from ..data import load_dataset, split_records
+from ..evaluation.scoring import scorecard
+from ..methods import get_method
+from ..model import EMBEDDED_MODEL
+from ..resources import data_path
 from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "VALIDATION", "model_tag", "sweep", "tuned_config"]
@@ -73,22 +72,6 @@ def tuned_config(method: str, model: str | None = None) -> Any:
     return dataclasses.replace(default, **values)
 
 
-def _score(model, tokenizer, split, settings) -> dict[str, float]:
-    config = REVSConfig()
-    scores = {
-        "efficacy": efficacy(model, tokenizer, split.forget, config, k=settings["k"]),
-        "generality": generality(model, tokenizer, split.generality, config, k=settings["k"]),
-        "specificity": emitted(model, tokenizer, split.retain,
-                               max_new_tokens=settings["max_new_tokens"]).float().mean().item(),
-    }
-    scores["unlearning_score"] = harmonic_mean(list(scores.values()))
-    from .data.corpus import general_corpus
-
-    texts = general_corpus("heldout", max_documents=settings["corpus_documents"])
-    scores["perplexity"] = language_model_scores(model, tokenizer, texts).perplexity
-    return scores
-
-
 def validation_records() -> list:
     """The validation testbed's records, checked to share no secret or prompt with the tests."""
     records = load_dataset(VALIDATION["dataset"], seed=VALIDATION["generator_seed"])
@@ -120,7 +103,9 @@ def sweep(method: str, *, model: str | None = None, grid: list[dict] | None = No
         memorized = memorize(records, base_model=model)
         start = time.perf_counter()
         run = runner(memorized.model, memorized.tokenizer, split.forget, config=config)
-        scores = _score(memorized.model, memorized.tokenizer, split, VALIDATION)
+        scores = scorecard(memorized.model, memorized.tokenizer, split, config,
+                           k=VALIDATION["k"], corpus_documents=VALIDATION["corpus_documents"],
+                           max_new_tokens=VALIDATION["max_new_tokens"])
         trials.append({"overrides": overrides, "scores": scores,
                        "seconds_method": run.seconds,
                        "seconds_total": time.perf_counter() - start})

@@ -3,7 +3,8 @@
 One run = (method, settings, dataset, seed): load the model afresh (for the testbeds, the model
 fine-tuned to memorize them), split the dataset with the seed, unlearn the forget split and score
 every metric at every threshold ``k`` (:func:`evaluate_run`); :func:`evaluate` runs seeds, caches
-each run's result by its inputs and returns a tidy :class:`~revs.results.Results` table.
+each run's result by its inputs and returns a tidy :class:`~revs.experiments.results.Results`
+table.
 :func:`unlearn_testbed` is the short REVS-only run behind ``revs unlearn --dataset``.
 """
 
@@ -18,22 +19,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from .config import REVSConfig
-from .data.records import Record, records_digest, split_records
-from .methods import MethodRun, get_method
-from .metrics import efficacy, emitted, generality, harmonic_mean
-from .model import EMBEDDED_MODEL, cache_dir, load_model
-from .patch import Patch
+from ..config import REVSConfig
+from ..data import load_dataset
+from ..data.records import Record, records_digest, split_records
+from ..evaluation.metrics import emitted, generality
+from ..evaluation.scoring import EvalSettings, score_model, scored_config, scores_at
+from ..methods import MethodRun, get_method
+from ..model import EMBEDDED_MODEL, cache_dir, load_model
+from ..patch import Patch, load_patch
+from ..unlearn import unlearn
+from ..vocab import vocab_projection
 from .results import Results, cache_key, check_thresholds, package_versions, rows_for
-from .scoring import SMOKE, EvalSettings, score_model
 from .testbed import memorize
-from .unlearn import unlearn
-from .vocab import vocab_projection
+from .tuning import tuned_config
 
-__all__ = ["SMOKE", "TESTBEDS", "EvalSettings", "evaluate", "evaluate_run", "score_model",
-           "unlearn_testbed"]  # scoring's names re-exported: the runner is where users look
+__all__ = ["TESTBEDS", "evaluate", "evaluate_run", "unlearn_testbed"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,23 +46,25 @@ def unlearn_testbed(
     *,
     seed: int = 0,
     config: REVSConfig | None = None,
+    model: str | None = None,
+    settings: EvalSettings | None = None,
     k: int = 100,
-    n_subjects: int = 40,
-    n_forget: int | None = None,
-    max_new_tokens: int = 50,
     progress: bool = False,
     patch_path: str | None = None,
 ) -> dict:
     """Unlearn the forget split of ``dataset``'s testbed with REVS and score the result.
 
+    The scores are those of :func:`evaluate` (:func:`revs.evaluation.scoring.score_model`: the
+    same tokens, the same definitions), without the attacks, perplexity and extraction.
+
     Args:
         dataset: ``ssn``, ``emails`` or ``urls`` (see :func:`revs.data.load_dataset`).
         seed: seed of the forget / generality / retain split (spec §5.1).
-        config: REVS settings (default :func:`default_config` for the model).
+        config: REVS settings (default :class:`REVSConfig`).
+        model: the base model the testbed fine-tunes (default: the embedded one).
+        settings: subjects, forget count and greedy tokens (default :class:`EvalSettings`; its
+            ``ks`` are replaced by ``k``).
         k: rank threshold of the scores.
-        n_subjects: subjects in the dataset (x 5 records).
-        n_forget: subjects to forget (default: half).
-        max_new_tokens: greedy tokens generated for specificity and leak checks.
         progress: show the unlearning progress bar.
         patch_path: also save the edits as a patch there.
 
@@ -69,38 +74,33 @@ def unlearn_testbed(
         ``leaked_forget`` / ``leaked_generality`` (records whose secret greedy decoding still
         emits), ``seconds_per_target``, edit counts, forward passes and the settings.
     """
-    import dataclasses
-
-    from .data import load_dataset
-
-    records = load_dataset(dataset, n_subjects=n_subjects)
-    memorized = memorize(records)
-    model, tokenizer = memorized.model, memorized.tokenizer
+    settings = dataclasses.replace(settings or EvalSettings(), ks=(k,))
+    records = load_dataset(dataset, n_subjects=settings.n_subjects)
+    memorized = memorize(records, base_model=model)
+    model_, tokenizer = memorized.model, memorized.tokenizer
     config = config or REVSConfig()
-    split = split_records(records, seed, n_forget=n_forget)
-    before_retain = emitted(model, tokenizer, split.retain, max_new_tokens=max_new_tokens)
-    result = unlearn(model, tokenizer, split.forget, config, progress=progress)
+    split = split_records(records, seed, n_forget=settings.n_forget)
+    before_retain = emitted(model_, tokenizer, split.retain, max_new_tokens=settings.max_new_tokens)
+    result = unlearn(model_, tokenizer, split.forget, config, progress=progress)
     if patch_path:
         result.patch.save(patch_path)
     start = time.perf_counter()
-    scores = {
-        "efficacy": efficacy(model, tokenizer, split.forget, config, k=k),
-        "generality": generality(model, tokenizer, split.generality, config, k=k),
-        "generality_output": generality(model, tokenizer, split.generality, config, k=k,
-                                        all_layers=False),
-    }
-    retain_after = emitted(model, tokenizer, split.retain, max_new_tokens=max_new_tokens)
-    scores["specificity"] = retain_after.float().mean().item()
-    scores["unlearning_score"] = harmonic_mean(
-        [scores["efficacy"], scores["generality"], scores["specificity"]])
-    leaked_forget = emitted(model, tokenizer, split.forget, max_new_tokens=max_new_tokens)
-    leaked_generality = emitted(model, tokenizer, split.generality, max_new_tokens=max_new_tokens)
+    scores = scores_at(score_model(model_, tokenizer, split, settings, config=config, seed=seed,
+                                   parts=("effectiveness",)), k)
+    scores["generality_output"] = (  # a diagnostic beside the official all-layer generality
+        generality(model_, tokenizer, split.generality, scored_config(config), k=k,
+                   all_layers=False) if split.generality else None)
+    leaked_forget = emitted(model_, tokenizer, split.forget, max_new_tokens=settings.max_new_tokens)
+    leaked_generality = (emitted(model_, tokenizer, split.generality,
+                                 max_new_tokens=settings.max_new_tokens)
+                         if split.generality else torch.zeros(0, dtype=torch.bool))
     logger.info("scored in %.1f s", time.perf_counter() - start)
     return {
         "dataset": dataset,
         "seed": seed,
         "k": k,
-        **scores,
+        **{name: scores.get(name) for name in ("efficacy", "generality", "generality_output",
+                                               "specificity", "unlearning_score")},
         "leaked_forget": int(leaked_forget.sum()),
         "leaked_generality": int(leaked_generality.sum()),
         "n_forget": len(split.forget),
@@ -115,14 +115,15 @@ def unlearn_testbed(
         "neurons_per_layer": result.neurons_per_layer(),
         "skipped_targets": result.skipped,
         "config": dataclasses.asdict(config),
+        "settings": dataclasses.asdict(settings),
     }
 
 
 # ---- evaluation of any method over seeds (spec §4) ----------------------------------------------
 
 TESTBEDS = ("ssn", "emails", "urls")
-"""Datasets scored on a model fine-tuned to memorize them (:func:`revs.testbed.memorize`); any
-other dataset (``natural``, a file) is scored on the model as loaded."""
+"""Datasets scored on a model fine-tuned to memorize them (:func:`.testbed.memorize`); any other
+dataset (``natural``, a file) is scored on the model as loaded."""
 
 
 def evaluate_run(
@@ -169,7 +170,7 @@ def evaluate_run(
     else:
         run = runner(model, tokenizer, split.forget, config=config, seed=seed)
     start, timings = time.perf_counter(), {}
-    values = score_model(model, tokenizer, split, _score_config(config), settings, seed=seed,
+    values = score_model(model, tokenizer, split, settings, config=config, seed=seed,
                          timings=timings)
     meta = {
         "method": method, "dataset": dataset, "seed": seed,
@@ -197,7 +198,7 @@ def evaluate(
     settings: EvalSettings | None = None,
     use_cache: bool = True,
 ) -> Results:
-    """Evaluate ``method`` on ``dataset`` for each seed; a tidy :class:`~revs.results.Results`.
+    """Evaluate ``method`` on ``dataset`` for each seed; a tidy :class:`~.results.Results`.
 
     Args:
         method: a name in :data:`revs.methods.METHODS` (``unedited`` scores the model as is).
@@ -207,15 +208,12 @@ def evaluate(
         seeds: split seeds; one run each.
         model: base model to load (default: the embedded one).
         config: the method's settings (default: those its sweep chose for this model,
-            :func:`revs.tuning.tuned_config`, else its defaults).
+            :func:`revs.experiments.tuning.tuned_config`, else its defaults).
         patch: a saved patch to apply instead of running the method.
         settings: how to score (default :class:`EvalSettings`).
         use_cache: reuse a run's result from ``<cache>/results`` when every input is the same.
     """
     settings = settings or EvalSettings()
-    from .data import load_dataset
-    from .patch import load_patch
-
     get_method(method)  # bad input fails before anything loads
     check_thresholds(settings.ks, None, settings.delta_candidates)
     if not seeds:
@@ -224,8 +222,6 @@ def evaluate(
     loaded = load_patch(patch) if patch is not None else None
     name = dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
     if config is None:
-        from .tuning import tuned_config
-
         # Swept settings (data/hparams) when the method was tuned for this model, else defaults.
         config = tuned_config(method, model) or get_method(method).default_config()
     results = Results()
@@ -259,15 +255,6 @@ def evaluate(
             run.save(path)
         results.extend(run)
     return results
-
-
-def _score_config(config: Any) -> REVSConfig:
-    """Which tokens of a secret are scored: REVS's own for REVS, else the default selection.
-
-    As the official scores, always with the ``rarest`` ordering (spec §4.2).
-    """
-    base = config if isinstance(config, REVSConfig) else REVSConfig()
-    return dataclasses.replace(base, token_method="rarest")
 
 
 def _as_dict(config: Any) -> Any:

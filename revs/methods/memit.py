@@ -38,16 +38,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.records import Record
-from ..generation import greedy_continuations, kv_forward, pad_batch
+from ..evaluation.generation import greedy_continuations, kv_forward
 from ..hooks import capture
 from ..layout import decoder_layers, get_layout, neuron_weights
-from ..methods import FunctionMethod, MethodRun, register_method
+from ..tokens import pad_batch
 from ..vocab import vocab_projection
+from .base import FunctionMethod, MethodRun
 from .requests import forget_requests
 from .second_moments import key_second_moments
 from .training import training_only
 
-__all__ = ["OBJECTIVES", "MEMITConfig", "memit"]
+__all__ = ["HEAD_PROJECTION", "MAX_ENTROPY", "MEMIT", "OBJECTIVES", "MEMITConfig", "memit"]
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ def spread_outputs(model: nn.Module, tokenizer, requests: Sequence, targets: tor
                     update.norm().item(), residual.norm(dim=1).mean().item())
 
 
-def memit(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequence[Record] = (),
+def memit(model: nn.Module, tokenizer, forget: Sequence[Record], *,
           config: MEMITConfig | None = None, seed: int = 0) -> MethodRun:
     """Unlearn ``forget`` with MEMIT (or a Patil defense: ``config.objective``), in place."""
     config = config or MEMITConfig()
@@ -341,17 +342,19 @@ def memit(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequ
     })
 
 
-def _registered(name: str, objective: str) -> FunctionMethod:
-    def run(model, tokenizer, forget, *, retain=(), config=None, seed=0):
+def _method(name: str, objective: str) -> FunctionMethod:
+    """MEMIT with one objective under its own name; refuses a config asking for another."""
+
+    def run(model, tokenizer, forget, *, config=None, seed=0):
         if isinstance(config, MEMITConfig) and config.objective in OBJECTIVES \
                 and config.objective != objective:
             raise ValueError(f"{name} optimizes the {objective!r} objective; this config asks "
                              f"for {config.objective!r}: use the method of that name instead")
-        return memit(model, tokenizer, forget, retain=retain, config=config, seed=seed)
+        return memit(model, tokenizer, forget, config=config, seed=seed)
 
-    return register_method(FunctionMethod(name, lambda: MEMITConfig(objective=objective), run))
+    return FunctionMethod(name, lambda: MEMITConfig(objective=objective), run)
 
 
-_registered("memit", "delete")
-_registered("head-projection", "head-projection")
-_registered("max-entropy", "max-entropy")
+MEMIT = _method("memit", "delete")
+HEAD_PROJECTION = _method("head-projection", "head-projection")
+MAX_ENTROPY = _method("max-entropy", "max-entropy")

@@ -25,14 +25,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import REVSConfig
-from .data.records import Record
-from .generation import greedy_continuations, pad_batch, sampled_continuations
-from .hooks import capture
-from .layout import decoder_layers, get_layout
+from ..config import REVSConfig
+from ..data.records import Record
+from ..hooks import capture
+from ..layout import decoder_layers, get_layout
+from ..targets import tokens_for
+from ..tokens import pad_batch
+from ..vocab import vocab_projection
+from .generation import greedy_continuations, sampled_continuations
 from .metrics import harmonic_mean, sequence_scores
-from .targets import tokens_for
-from .vocab import vocab_projection
 
 __all__ = [
     "PERTURBATION_CHARACTERS",
@@ -62,7 +63,8 @@ def logit_lens_layer_scores(model: nn.Module, tokenizer, records: Sequence[Recor
     """``mean_S Score(S, l)`` for the residual after every layer ``l``: ``[n_layers]``.
 
     ``Score`` is the two-sided capped rank score of the secret's best-hidden selected token
-    (:func:`revs.metrics.capped_rank_score` with ``d_vocab``); 1 = out of the top ``k`` there.
+    (:func:`revs.evaluation.metrics.capped_rank_score` with ``d_vocab``); 1 = out of the top
+    ``k`` there.
     """
     scores = sequence_scores(model, tokenizer, records, config, k=k, layers=_all_layers(model),
                              two_sided=True)  # [n_records, n_layers]

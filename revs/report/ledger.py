@@ -2,14 +2,14 @@
 
 A claim is a sentence of the paper's results about REVS (its main table, Llama-3-8B, k = 100),
 checked against a results table of ``revs evaluate`` on the same datasets. The paper's side is
-read from :data:`revs.comparison.PAPER_RESULTS` (or is the paper's own words, for the claims
+read from :data:`revs.report.comparison.PAPER_RESULTS` (or is the paper's own words, for the claims
 without a number in its table); ours is computed from the results. Nothing is typed in by hand.
 """
 
 from __future__ import annotations
 
+from ..experiments.results import Results
 from .comparison import paper_results
-from .results import Results
 
 __all__ = ["ledger"]
 

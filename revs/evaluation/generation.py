@@ -19,32 +19,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data.records import Record
+from ..data.records import Record
+from ..tokens import encode, pad_batch
 
 __all__ = [
     "GreedyCheck",
-    "encode",
     "exact_reproduction",
     "greedy_continuations",
     "greedy_matches_ids",
     "kv_forward",
-    "pad_batch",
     "sampled_continuations",
 ]
-
-
-def encode(tokenizer, record: Record) -> tuple[list[int], list[int]]:
-    """Token ids of the prompt and of the target, without special tokens."""
-    prompt_ids = tokenizer(record.prompt, add_special_tokens=False).input_ids
-    target_ids = tokenizer(record.target, add_special_tokens=False).input_ids
-    if not target_ids or not record.target.strip():
-        raise ValueError(f"the secret of subject {record.subject!r} is empty or whitespace")
-    if not prompt_ids:
-        raise ValueError(
-            f"the prompt of subject {record.subject!r} is empty: give the text that precedes "
-            "the secret (this tokenizer adds no BOS token to condition on)"
-        )
-    return prompt_ids, target_ids
 
 
 def kv_forward(model: nn.Module, cache=None, **inputs):
@@ -69,20 +54,6 @@ def _cache_name(model_class: type) -> str:
         parameters = inspect.signature(model_class.forward).parameters
         _CACHE_NAMES[model_class] = "cache" if "cache" in parameters else "past_key_values"
     return _CACHE_NAMES[model_class]
-
-
-def pad_batch(
-    sequences: Sequence[Sequence[int]], pad_id: int, *, side: str = "right"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id sequences into ``input_ids [batch, pos]`` and ``attention_mask [batch, pos]``."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        span = slice(0, len(seq)) if side == "right" else slice(width - len(seq), width)
-        ids[row, span] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, span] = 1
-    return ids, mask
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.records import Record
-from ..methods import FunctionMethod, MethodRun, register_method
+from .base import FunctionMethod, MethodRun
 from .requests import forget_requests
 from .training import retain_token_ids, training_only
 
-__all__ = ["NPOConfig", "npo_kl", "npo_loss"]
+__all__ = ["NPO_KL", "NPOConfig", "npo_kl", "npo_loss"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _target_nll(model: nn.Module, prefix_ids: torch.Tensor, token_id: int) -> to
 
 
 @torch.enable_grad()
-def npo_kl(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequence[Record] = (),
+def npo_kl(model: nn.Module, tokenizer, forget: Sequence[Record], *,
            config: NPOConfig | None = None, seed: int = 0) -> MethodRun:
     """Unlearn ``forget`` with NPO-KL, in place; retain text comes from the general corpus."""
     config = config or NPOConfig()
@@ -114,4 +114,4 @@ def npo_kl(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Seq
     })
 
 
-register_method(FunctionMethod("npo-kl", NPOConfig, npo_kl))
+NPO_KL = FunctionMethod("npo-kl", NPOConfig, npo_kl)

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import REVSConfig
-from .data.records import Record
-from .generation import greedy_continuations, pad_batch
-from .hooks import capture
-from .layout import decoder_layers, get_layout
-from .targets import TargetToken, tokens_for
-from .vocab import token_rank, vocab_projection
+from ..config import REVSConfig
+from ..data.records import Record
+from ..layout import decoder_layers, get_layout
+from ..lens import token_ranks
+from ..targets import tokens_for
+from ..tokens import pad_batch
+from ..vocab import vocab_projection
+from .generation import greedy_continuations
 
 __all__ = [
     "LanguageModelScores",
@@ -31,7 +32,6 @@ __all__ = [
     "secret_ranks",
     "sequence_scores",
     "specificity",
-    "token_ranks",
 ]
 
 
@@ -121,37 +121,6 @@ def capped_rank_score(ranks: torch.Tensor, k: int, d_vocab: int | None = None) -
         return bottom
     top = ((d_vocab - ranks.float()) / k).clamp(max=1.0).round()
     return torch.minimum(bottom, top)
-
-
-@torch.no_grad()
-def token_ranks(
-    model: nn.Module, tokens: Sequence[TargetToken], *, layers: Sequence[int] | None = None,
-    batch_size: int = 32, pad_id: int = 0,
-) -> torch.Tensor:
-    """Rank of each token after its prefix in the logit lens of the residual after ``layers``.
-
-    Default: the last layer only, whose logit lens is the model's output. Returns int64
-    ``[n_tokens, n_layers_asked]``. Prefixes are right-padded and read at their own last
-    position, which the padding cannot reach under causal attention.
-    """
-    layout = get_layout(model)
-    n_layers = len(decoder_layers(model, layout))
-    layers = [n_layers - 1] if layers is None else list(layers)
-    projection = vocab_projection(model)
-    device = next(model.parameters()).device
-    out = torch.zeros(len(tokens), len(layers), dtype=torch.long)
-    for start in range(0, len(tokens), batch_size):
-        batch = tokens[start : start + batch_size]
-        ids, mask = pad_batch([t.prefix_ids for t in batch], pad_id)
-        last = mask.sum(1) - 1  # [batch]
-        with capture(model, layers, positions=last, sites=("residual_after",),
-                     stop_after=max(layers), layout=layout) as acts:
-            model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-        residual = torch.cat([acts.get(layer, "residual_after") for layer in layers], 1)
-        logits = projection.project(residual.to(projection.device))  # [batch, layers, d_vocab]
-        wanted = torch.tensor([t.token_id for t in batch], device=logits.device)[:, None]
-        out[start : start + len(batch)] = token_rank(logits, wanted).cpu()
-    return out
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data.records import Record, records_digest
-from .generation import encode, exact_reproduction, pad_batch
-from .layout import decoder_layers, get_layout, layer_module
-from .model import EMBEDDED_MODEL, cache_dir, load_model
+from ..data import load_dataset, split_records
+from ..data.corpus import general_corpus
+from ..data.records import Record, records_digest
+from ..evaluation.generation import exact_reproduction
+from ..evaluation.metrics import perplexity
+from ..layout import decoder_layers, get_layout, layer_module
+from ..model import EMBEDDED_MODEL, cache_dir, load_model
+from ..tokens import encode, pad_batch
 
 __all__ = ["MemorizeRecipe", "Memorized", "memorize"]
 
@@ -118,8 +122,6 @@ def _target_loss(model: nn.Module, batch: list[tuple[list[int], list[int]]], pad
 
 def _replay_chunks(tokenizer, chunk: int) -> torch.Tensor:
     """The general corpus's train part as consecutive ``[n_chunks, chunk]`` token ids."""
-    from .data.corpus import general_corpus
-
     ids: list[int] = []
     for text in general_corpus("train"):
         ids.extend(tokenizer(text, add_special_tokens=False).input_ids)
@@ -274,10 +276,6 @@ def testbed_report(
     general corpus, and wall-clock seconds (``seconds``: this call, building included;
     ``training_seconds``: the fine-tuning when it ran, possibly in an earlier call).
     """
-    from .data import load_dataset, split_records
-    from .data.corpus import general_corpus
-    from .metrics import perplexity
-
     start = time.perf_counter()
     records = load_dataset(dataset, n_subjects=n_subjects)
     memorized = memorize(records, recipe)

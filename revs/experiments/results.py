@@ -1,10 +1,11 @@
 """Tidy evaluation results: one row per (method, dataset, seed, k, metric), with a cache on disk.
 
 A row is ``{"method", "dataset", "seed", "k", "metric", "value"}``; ``k`` is ``None`` for the
-metrics that do not depend on a rank threshold (:data:`K_FREE_METRICS`). :class:`Results` holds
-the rows of any number of runs and what produced them (settings, package versions, timings),
-aggregates them over seeds (mean and population standard deviation, as the official code) and
-saves them as JSON. :func:`cache_key` names a run's cached result by everything that can change it.
+metrics that do not depend on a rank threshold (:data:`revs.evaluation.scoring.K_FREE_METRICS`).
+:class:`Results` holds the rows of any number of runs and what produced them (settings, package
+versions, timings), aggregates them over seeds (mean and population standard deviation, as the
+official code) and saves them as JSON. :func:`cache_key` names a run's cached result by
+everything that can change it.
 """
 
 from __future__ import annotations
@@ -17,29 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.scoring import K_FREE_METRICS, METRICS
+
 __all__ = [
-    "K_FREE_METRICS",
-    "K_METRICS",
-    "METRICS",
     "SHORT_NAMES",
     "Results",
     "cache_key",
     "package_versions",
 ]
 
-K_METRICS = (
-    "efficacy",
-    "generality",
-    "unlearning_score",
-    "logit_lens_attack",
-    "delta_attack",
-    "perturbation_attack",
-    "resistance_score",
-)
-"""Metrics scored at each rank threshold ``k``."""
-K_FREE_METRICS = ("specificity", "perplexity", "next_token_accuracy", "extraction_rate")
-"""Metrics with ``k = None``."""
-METRICS = K_METRICS + K_FREE_METRICS
 COLUMNS = ("method", "dataset", "seed", "k", "metric", "value")
 SHORT_NAMES = {"unlearning_score": "unlearn", "logit_lens_attack": "LLA", "delta_attack": "DA",
                "perturbation_attack": "PA", "resistance_score": "resist",
@@ -70,7 +57,7 @@ def source_digest() -> str:
     cached by older code must not be reused.
     """
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the revs package
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\x00" + path.read_bytes())
     return digest.hexdigest()[:16]

@@ -19,10 +19,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.corpus import corpus_digest, general_corpus
-from ..generation import pad_batch
 from ..hooks import capture
 from ..layout import get_layout
 from ..model import cache_dir
+from ..tokens import pad_batch
 
 __all__ = ["key_second_moments", "weights_digest"]
 

@@ -24,11 +24,11 @@ from torch import nn
 
 from ..data.records import Record
 from ..layout import decoder_layers, get_layout, layer_module
-from ..methods import FunctionMethod, MethodRun, register_method
+from .base import FunctionMethod, MethodRun
 from .requests import forget_requests
 from .training import training_only
 
-__all__ = ["FTLConfig", "ft_l"]
+__all__ = ["FT_L", "FTLConfig", "ft_l"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ class FTLConfig:
 
 
 @torch.enable_grad()
-def ft_l(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequence[Record] = (),
+def ft_l(model: nn.Module, tokenizer, forget: Sequence[Record], *,
          config: FTLConfig | None = None, seed: int = 0) -> MethodRun:
-    """Unlearn ``forget`` with FT-L, in place; ``retain`` is not used (FT-L has no retain term)."""
+    """Unlearn ``forget`` with FT-L, in place (FT-L has no retain term)."""
     config = config or FTLConfig()
     if not isinstance(config, FTLConfig):
         raise TypeError(f"ft-l takes an FTLConfig, got {type(config).__name__}")
@@ -102,4 +102,4 @@ def ft_l(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Seque
     })
 
 
-register_method(FunctionMethod("ft-l", FTLConfig, ft_l))
+FT_L = FunctionMethod("ft-l", FTLConfig, ft_l)

@@ -26,11 +26,11 @@ from torch import nn
 from ..data.records import Record
 from ..hooks import capture
 from ..layout import decoder_layers, get_layout, layer_module, neuron_weights
-from ..methods import FunctionMethod, MethodRun, register_method
+from .base import FunctionMethod, MethodRun
 from .requests import forget_requests
 from .training import retain_token_ids, training_only
 
-__all__ = ["RMUConfig", "rmu"]
+__all__ = ["RMU", "RMUConfig", "rmu"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _layer_output(model, layer, ids, layout) -> torch.Tensor:
 
 
 @torch.enable_grad()
-def rmu(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequence[Record] = (),
+def rmu(model: nn.Module, tokenizer, forget: Sequence[Record], *,
         config: RMUConfig | None = None, seed: int = 0) -> MethodRun:
     """Unlearn ``forget`` with RMU, in place; retain text comes from the general corpus."""
     config = config or RMUConfig()
@@ -114,4 +114,4 @@ def rmu(model: nn.Module, tokenizer, forget: Sequence[Record], *, retain: Sequen
     })
 
 
-register_method(FunctionMethod("rmu", RMUConfig, rmu))
+RMU = FunctionMethod("rmu", RMUConfig, rmu)

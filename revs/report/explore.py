@@ -1,7 +1,7 @@
 """Tidy tables that the book's chapters show: what a model emits, where a secret's token ranks.
 
 Each function runs the model and returns a pandas DataFrame (one row per observation), so a
-notebook cell is one call and :mod:`revs.plots` draws any of them without touching a model.
+notebook cell is one call and :mod:`revs.report.plots` draws any of them without touching a model.
 """
 
 from __future__ import annotations
@@ -11,18 +11,23 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from .config import REVSConfig
-from .data.records import Record, Split
-from .demote import demote_rank
-from .generation import exact_reproduction, greedy_continuations
-from .hooks import capture
-from .layout import neuron_weights
-from .select import select_neurons
-from .vocab import token_rank, vocab_projection
+from ..config import REVSConfig
+from ..data.records import Record, Split
+from ..demote import demote_rank
+from ..edit import revert_edits_
+from ..evaluation.attacks import logit_lens_layer_scores
+from ..evaluation.generation import exact_reproduction, greedy_continuations, greedy_matches_ids
+from ..hooks import capture
+from ..layout import neuron_weights
+from ..select import select_neurons
+from ..targets import tokens_for
+from ..tokens import encode
+from ..unlearn import unlearn
+from ..vocab import token_rank, vocab_projection
 
-__all__ = ["SELECTIONS", "ablation", "ablation_families", "demotion_trace", "edited_tokens",
+__all__ = ["SELECTIONS", "collateral", "collateral_steps", "demotion_trace", "edited_tokens",
            "layer_scores", "leak_table", "lens_ranks", "neuron_table", "neuron_token_ranks",
-           "records_table", "reproduction_by_part", "scorecard", "selections", "top_tokens"]
+           "records_table", "reproduction_by_part", "selections", "shared_tokens", "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -251,29 +256,6 @@ def edited_tokens(result):
     } for t in result.tokens])
 
 
-def scorecard(model: nn.Module, tokenizer, split: Split, config: REVSConfig | None = None, *,
-              k: int = 100, corpus_documents: int = 20, max_new_tokens: int = 50) -> dict:
-    """The headline numbers of an unlearning run on ``split`` (the runner's definitions).
-
-    Efficacy and generality at ``k`` on the forget and generality records, specificity on the
-    retain records, their harmonic mean (the unlearning score) and the perplexity on
-    ``corpus_documents`` held-out documents of the offline corpus. A dict of floats.
-    """
-    from .data.corpus import general_corpus
-    from .metrics import efficacy, generality, harmonic_mean, perplexity, specificity
-
-    config = config or REVSConfig()
-    scores = {"efficacy": efficacy(model, tokenizer, split.forget, config, k=k)}
-    if split.generality:
-        scores["generality"] = generality(model, tokenizer, split.generality, config, k=k)
-    scores["specificity"] = specificity(model, tokenizer, split.retain,
-                                        max_new_tokens=max_new_tokens)
-    scores["unlearning score"] = harmonic_mean(list(scores.values()))
-    texts = general_corpus("heldout", max_documents=corpus_documents)
-    scores["perplexity"] = perplexity(model, tokenizer, texts)
-    return scores
-
-
 def layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
                  config: REVSConfig | None = None, *, k: int = 100):
     """The logit-lens attack layer by layer: mean over records of the capped rank score.
@@ -284,55 +266,98 @@ def layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
     """
     import pandas as pd
 
-    from .attacks import logit_lens_layer_scores
-
     scores = logit_lens_layer_scores(model, tokenizer, records, config or REVSConfig(), k=k)
     return pd.DataFrame({"layer": range(len(scores)), "score": scores.tolist()})
 
 
-def ablation(variants: Mapping[str, Mapping], dataset: str = "ssn", *, seeds: Sequence[int] = (0,),
-             settings=None, base: REVSConfig | None = None):
-    """REVS evaluated with each variant's settings (:func:`revs.evaluate`, cached per run).
+def shared_tokens(tokenizer, split: Split, config: REVSConfig | None = None):
+    """Which retained secrets contain a token that REVS unlearns for the forget split.
 
-    ``variants`` maps a label to :class:`REVSConfig` overrides of ``base`` (default: the paper's
-    settings). Returns the runner's tidy rows (``method .. value``) with a ``variant`` column.
+    REVS demotes a token in the neurons that write it, whatever the context, so a retained
+    secret made partly of the same token is put at risk. One row per retained subject:
+    ``subject``, ``secret``, ``shared`` (the texts of the unlearned tokens among its tokens),
+    ``n_shared``. The unlearned tokens are ``config``'s selection (default: the paper's).
     """
-    import dataclasses
-
     import pandas as pd
 
-    from .runner import evaluate
+    config = config or REVSConfig()
+    unlearned = {t.token_id: t.text for r in split.forget for t in tokens_for(tokenizer, r, config)}
+    every_token = REVSConfig(max_tokens=None, skip=(), stop=(), skip_whitespace=False)
+    rows, seen = [], set()
+    for record in split.retain:
+        if record.subject in seen:
+            continue
+        seen.add(record.subject)
+        ids = {t.token_id for t in tokens_for(tokenizer, record, every_token)}
+        shared = sorted(unlearned[i] for i in ids & unlearned.keys())
+        rows.append((record.subject, record.secret, shared, len(shared)))
+    return pd.DataFrame(rows, columns=["subject", "secret", "shared", "n_shared"])
 
-    base = base or REVSConfig()
-    frames = []
-    for label, overrides in variants.items():
-        config = dataclasses.replace(base, **overrides)
-        results = evaluate("revs", dataset, seeds, config=config, settings=settings)
-        frames.append(results.frame().assign(variant=label))
-    return pd.concat(frames, ignore_index=True)
 
+def collateral(model, tokenizer, split: Split, config: REVSConfig | None = None):
+    """Forget the split's secrets one at a time with REVS and watch the retained ones break.
 
-def ablation_families(smoke: bool = False) -> dict[str, dict[str, dict]]:
-    """The book's ablations: family -> variant label -> :class:`REVSConfig` overrides.
+    Before the first and after each forgotten secret, greedy decoding from every retained prompt
+    is checked against its secret (teacher-forced,
+    :func:`revs.evaluation.generation.greedy_matches_ids`): does it still write the secret, and if
+    not, which token does it get wrong first? If REVS's collateral damage is token-level, that
+    token is one REVS has demoted for a forgotten secret.
+    REVS edits one target after another anyway, so after the last step the model holds the edits
+    of one :func:`revs.unlearn` call on the whole forget split (``"contrastive"`` scores see the
+    other forget secrets as their contrast, as there). The model is edited in place and restored
+    bit-exactly at the end, also on error.
 
-    Each family varies one setting around the paper's (always one of the variants); ``smoke``
-    keeps two variants per family.
+    Returns one row per step and retained record: ``forgotten`` (secrets forgotten so far),
+    ``subject``, ``secret``, ``unlearned`` (texts of the tokens demoted so far), ``reproduced``,
+    ``broken_at`` (the first wrong token's text; empty when reproduced), ``at_unlearned`` (that
+    token was demoted) and ``shares`` (the secret contains a demoted token).
     """
-    counts = [5, 30] if smoke else [5, 15, 30, 60]
-    token_methods = ["rarest", "first"] if smoke else ["rarest", "frequent", "first", "last",
-                                                       "random"]
-    score_methods = ["rank", "activation"] if smoke else ["rank", "activation", "random",
-                                                          "contrastive"]
-    bands = [(30_000, 45_000), (45_000, 49_000)] if smoke else [
-        (10_000, 20_000), (30_000, 45_000), (45_000, 49_000)]
-    protected = [0, 10] if smoke else [0, 10, 50]
-    return {
-        "neurons per layer": {f"N = {n}": {"n_neurons": n} for n in counts},
-        "token selection": {m: {"token_method": m} for m in token_methods},
-        "neuron score": {"hybrid" if m == "rank" else m: {"score_method": m}
-                         for m in score_methods},
-        "neuron band": {f"{lo // 1000}k–{hi // 1000}k": {"neuron_band": (lo, hi)}
-                        for lo, hi in bands},
-        "protected tokens": {f"{m} held" if m else "none (paper)": {"protect_tokens": m}
-                             for m in protected},
-    }
+    import pandas as pd
+
+    config = config or REVSConfig()
+    pairs = [encode(tokenizer, record) for record in split.retain]
+    demoted: dict[int, str] = {}
+    edits, rows = [], []
+    try:
+        for step in range(len(split.forget) + 1):
+            if step:
+                others = split.forget[:step - 1] + split.forget[step:]
+                result = unlearn(model, tokenizer, [split.forget[step - 1]], config,
+                                 contrast=others, progress=False)
+                edits += result.edits
+                demoted |= {t.token_id: t.text for t in result.tokens if t.neurons}
+            checks = greedy_matches_ids(model, [p for p, _ in pairs], [t for _, t in pairs],
+                                        pad_id=tokenizer.pad_token_id or 0)
+            unlearned = tuple(sorted(demoted.values()))
+            for record, (_, target), check in zip(split.retain, pairs, checks, strict=True):
+                wrong = None if check.matched else target[check.matched_tokens]
+                rows.append({
+                    "forgotten": step, "subject": record.subject, "secret": record.secret,
+                    "unlearned": unlearned, "reproduced": check.matched,
+                    "broken_at": "" if wrong is None else tokenizer.decode([wrong]),
+                    "at_unlearned": wrong in demoted, "shares": bool(demoted.keys() & set(target)),
+                })
+    finally:
+        revert_edits_(model, edits)
+    return pd.DataFrame(rows)
+
+
+def collateral_steps(trace):
+    """The rows of :func:`collateral` summed up per step.
+
+    Columns: ``forgotten``, ``demoted`` (the tokens this step's secret had demoted, quoted),
+    ``kept`` (share of retained records still written), ``broken`` (how many are not) and
+    ``at_unlearned`` (share of those whose first wrong token is a demoted one; NaN when none
+    break).
+    """
+    broken = ~trace.reproduced
+    steps = trace.assign(broken=broken,
+                         at_unlearned=trace.at_unlearned.astype(float).where(broken))
+    steps = steps.groupby("forgotten", as_index=False).agg(
+        unlearned=("unlearned", "first"), kept=("reproduced", "mean"), broken=("broken", "sum"),
+        at_unlearned=("at_unlearned", "mean"))
+    before = [(), *steps.unlearned[:-1]]
+    demoted = [" ".join(repr(t) for t in now if t not in set(was))
+               for was, now in zip(before, steps.unlearned, strict=True)]
+    steps.insert(1, "demoted", demoted)
+    return steps.drop(columns="unlearned")
