@@ -77,91 +77,120 @@ def _testbed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(settings: list[str]):
-    """A REVSConfig from ``KEY=VALUE`` strings (JSON values; lists become tuples)."""
-    import dataclasses
-
-    from .config import REVSConfig
-
-    known = {f.name for f in dataclasses.fields(REVSConfig)}
-    values = {}
-    for item in settings:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in known:
-            raise ValueError(
-                f"--set expects KEY=VALUE with KEY one of {sorted(known)}, got {item!r}"
-            )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw  # a bare string, e.g. --set score_method=contrastive
-        values[key] = tuple(value) if isinstance(value, list) else value
-    return REVSConfig(**values)
+def _warn(message: str) -> None:
+    print(f"revs: warning: {message}", file=sys.stderr)
 
 
 def _unlearn(args: argparse.Namespace) -> int:
     """Unlearn secrets from a model (a file of targets) or from a testbed (a dataset's split)."""
-    config = _config(args.set)
-    if args.dataset:
-        from .experiments.runner import unlearn_testbed
+    from .paths import check_output_file
+    from .preflight import model_facts, settings
 
-        report = unlearn_testbed(args.dataset, seed=args.seed, config=config, model=args.model,
-                                 settings=_settings(args), k=args.k, progress=not args.json,
-                                 patch_path=args.out)
-        if args.json:
-            print(json.dumps(report, indent=2))
-            return 0
-        print(f"REVS on the {args.dataset} testbed, split seed {args.seed}: "
-              f"{report['n_forget']} secrets forgotten, k = {args.k}")
-        for key in ("efficacy", "generality", "generality_output", "specificity",
-                    "unlearning_score"):
-            if report[key] is not None:
-                print(f"  {key:<22} {report[key]:.3f}")
-        print(f"  greedy leaks: {report['leaked_forget']} of {report['n_forget']} forget prompts,"
-              f" {report['leaked_generality']} of {report['n_generality']} generality prompts")
-        print(f"  {report['neurons_edited']} neurons in {report['layer_edits']} layer edits; "
-              f"{report['seconds_per_target']:.2f} s per secret")
-        if args.out:
-            print(f"  patch: {args.out}")
+    config = settings(args.set)
+    if args.targets:
+        return _unlearn_targets(args, config)
+    if args.save_model:
+        raise ValueError("--save-model saves a model edited from --targets; a testbed run writes "
+                         "its edits as a patch (--out)")
+    out = check_output_file(args.out) if args.out else None
+    config.validate(*(model_facts(args.model)[1][key] for key in ("d_vocab", "n_layers")))
+    from .experiments.runner import unlearn_testbed
+
+    report = unlearn_testbed(args.dataset, seed=args.seed, config=config, model=args.model,
+                             settings=_settings(args), k=args.k, progress=not args.json,
+                             patch_path=out)
+    if args.json:
+        print(json.dumps(report, indent=2))
         return 0
+    print(f"REVS on the {args.dataset} testbed, split seed {args.seed}: "
+          f"{report['n_forget']} secrets forgotten, k = {args.k}")
+    for key in ("efficacy", "generality", "generality_output", "specificity",
+                "unlearning_score"):
+        if report[key] is not None:
+            print(f"  {key:<22} {report[key]:.3f}")
+    print(f"  greedy leaks: {report['leaked_forget']} of {report['n_forget']} forget prompts,"
+          f" {report['leaked_generality']} of {report['n_generality']} generality prompts")
+    print(f"  {report['neurons_edited']} neurons in {report['layer_edits']} layer edits; "
+          f"{report['seconds_per_target']:.2f} s per secret")
+    if args.out:
+        print(f"  patch: {args.out}")
+    return 0
 
-    from .data.records import load_records
+
+def _unlearn_targets(args: argparse.Namespace, config) -> int:
+    """``revs unlearn --targets``: every input checked first; outputs written atomically."""
+    import warnings
+
     from .model import load_model
+    from .paths import check_output_file, check_output_folder
+    from .preflight import check_targets, model_facts, not_produced
     from .unlearn import unlearn
 
     if not args.out and not args.save_model:
         raise ValueError("say where the result goes: --out PATCH and/or --save-model DIR")
-    targets = load_records(args.targets)
+    out = check_output_file(args.out) if args.out else None
+    save = check_output_folder(args.save_model, force=args.force) if args.save_model else None
+    targets = check_targets(args.targets, *model_facts(args.model), config=config)
     model, tokenizer = load_model(args.model)
-    result = unlearn(model, tokenizer, targets, config, progress=not args.json)
-    if args.out:
-        result.patch.save(args.out)
-    if args.save_model:
-        model.save_pretrained(args.save_model)
-        tokenizer.save_pretrained(args.save_model)
+    missing = set(not_produced(model, tokenizer, targets.records))
+    for i in sorted(missing):
+        _warn(f"{targets.labels[i]}: the model does not write this secret after its prompt "
+              "(greedy decoding); " + ("edited anyway (--force)" if args.force
+                                       else "not edited (--force edits it anyway)"))
+    chosen = [i for i in range(len(targets.records)) if args.force or i not in missing]
+    if not chosen:
+        raise ValueError(f"nothing to unlearn: the model writes none of the {len(missing)} "
+                         "secrets after their prompts; nothing was written")
+    with warnings.catch_warnings():  # said below, with the file's row
+        warnings.filterwarnings("ignore", message="nothing to unlearn for target")
+        result = unlearn(model, tokenizer, [targets.records[i] for i in chosen], config,
+                         progress=not args.json)
+    skipped = [chosen[j] for j in result.skipped]
+    for i in skipped:
+        _warn(f"{targets.labels[i]}: no layer needed an edit (its tokens are already demoted, or "
+              "no MLP promotes them); not edited")
+    unlearned = [i for i in chosen if i not in skipped]
+    if not unlearned:
+        raise ValueError("nothing was unlearned (see the warnings above); nothing was written")
+    if out:
+        result.patch.save(out)
+    if save:
+        _save_model(model, tokenizer, save)
     summary = {
-        "targets": len(targets),
-        "tokens": [{"target": t.target, "position": t.position, "rank_before": t.rank_before,
+        "targets": len(targets.records),
+        "unlearned": len(unlearned),
+        "not_produced": [targets.labels[i] for i in sorted(missing)],
+        "skipped": [targets.labels[i] for i in skipped],
+        "tokens": [{"target": chosen[t.target], "row": targets.labels[chosen[t.target]],
+                    "position": t.position, "rank_before": t.rank_before,
                     "rank_after": t.rank_after} for t in result.tokens],
-        "skipped_targets": result.skipped,
         "neurons_per_layer": result.neurons_per_layer(),
         "seconds": result.seconds,
-        "seconds_per_target": result.seconds / len(targets),
+        "seconds_per_target": result.seconds / len(chosen),
         "patch": args.out,
         "model_saved": args.save_model,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"unlearned {len(targets)} secrets in {result.seconds:.1f} s: {result.n_neurons} "
-          f"neurons in {len(result.edits)} layer edits")
+    print(f"unlearned {len(unlearned)} of {len(targets.records)} secrets in {result.seconds:.1f} "
+          f"s: {result.n_neurons} neurons in {len(result.edits)} layer edits")
     for token in result.tokens:
-        print(f"  target {token.target} token {token.text!r} (position {token.position}): "
-              f"rank {token.rank_before} -> {token.rank_after}")
+        print(f"  {targets.labels[chosen[token.target]]} token {token.text!r} (position "
+              f"{token.position}): rank {token.rank_before} -> {token.rank_after}")
     for path, what in ((args.out, "patch"), (args.save_model, "edited model")):
         if path:
             print(f"{what}: {path}")
     return 0
+
+
+def _save_model(model, tokenizer, folder) -> None:
+    """Save a model and its tokenizer so that the folder appears complete or not at all."""
+    from .paths import atomic_folder
+
+    with atomic_folder(folder) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
 
 
 def _settings(args: argparse.Namespace):
@@ -183,17 +212,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .experiments.results import Results
     from .experiments.runner import evaluate
     from .methods import get_method
+    from .preflight import model_facts, settings
 
     for name in args.method:
         get_method(name)
     if args.patch and len(args.method) != 1:
         raise ValueError("--patch evaluates one method's edit: give a single --method")
+    config = settings(args.set)
+    if "revs" in args.method:
+        config.validate(*(model_facts(args.model)[1][key] for key in ("d_vocab", "n_layers")))
     settings = _settings(args)
     if args.k:
         settings = dataclasses.replace(settings, ks=tuple(args.k))
     results = Results.concat(
         evaluate(name, dataset, args.seeds, model=args.model,
-                 config=_config(args.set) if name == "revs" else None, patch=args.patch,
+                 config=config if name == "revs" else None, patch=args.patch,
                  settings=settings, use_cache=not args.no_cache)
         for dataset in args.dataset for name in args.method
     )
@@ -243,15 +276,27 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     """Apply a saved patch to a freshly loaded model and save the edited model."""
+    return _patch_model(args, "apply_", "applied")
+
+
+def _revert(args: argparse.Namespace) -> int:
+    """Undo a patch on the model it was applied to and save the restored model."""
+    return _patch_model(args, "revert_", "reverted")
+
+
+def _patch_model(args: argparse.Namespace, action: str, done: str) -> int:
     from .model import load_model
     from .patch import load_patch
+    from .paths import check_output_folder
 
+    out = check_output_folder(args.out, force=args.force)
     patch = load_patch(args.patch)
     model, tokenizer = load_model(args.model)
-    patch.apply_(model)
-    model.save_pretrained(args.out)
-    tokenizer.save_pretrained(args.out)
-    print(f"applied {len(patch)} layer edits; edited model saved to {args.out}")
+    getattr(patch, action)(model)  # checks the model first: refused, untouched, if not the one
+    if action == "revert_":
+        patch.check_model(model)  # restored: the fingerprint the patch was made on
+    _save_model(model, tokenizer, out)
+    print(f"{done} {len(patch)} layer edits; model saved to {out}")
     return 0
 
 
@@ -325,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     unlearn.add_argument("--out", default=None, help="write the patch here (.safetensors)")
     unlearn.add_argument("--save-model", default=None,
                          help="save the edited model to this folder (--targets only)")
+    unlearn.add_argument("--force", action="store_true",
+                         help="edit secrets the model does not write after their prompt, and "
+                         "replace an existing --save-model folder")
     unlearn.add_argument("--seed", type=int, default=0, help="split seed (--dataset)")
     unlearn.add_argument("--subjects", type=int, default=None,
                          help="subjects in the testbed, x 5 records (--dataset; default 40)")
@@ -401,7 +449,21 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--model", default=None,
                        help="local Hugging Face model folder (default: the embedded model)")
     apply.add_argument("--out", required=True, help="folder for the edited model")
+    apply.add_argument("--force", action="store_true",
+                       help="replace --out if it already holds a model (whole: no stale files)")
     apply.set_defaults(handler=_apply)
+
+    revert = commands.add_parser(
+        "revert", help="undo a patch on the model it was applied to and save the restored model",
+        description="Load the model revs apply wrote, check that it holds the patch's edits, "
+        "restore the original rows bit for bit, check the result is the model the patch was made "
+        "on, and save it.",
+    )
+    revert.add_argument("--patch", required=True, help="patch file written by revs unlearn")
+    revert.add_argument("--model", required=True, help="the patched model's folder")
+    revert.add_argument("--out", required=True, help="folder for the restored model")
+    revert.add_argument("--force", action="store_true", help="replace --out if it holds a model")
+    revert.set_defaults(handler=_revert)
     return parser
 
 
@@ -412,7 +474,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.handler(args)
-    except (FileNotFoundError, ModuleNotFoundError, NotImplementedError, ValueError) as error:
+    except (OSError, ModuleNotFoundError, NotImplementedError, ValueError) as error:
+        # What a user can cause: a bad file, setting, path or model. Anything else is a bug and
+        # keeps its traceback (exit 1).
         print(f"revs: error: {error}", file=sys.stderr)
         return 2
 

@@ -39,7 +39,8 @@ class REVSConfig:
 
     # --- which tokens of a secret (spec §2.1) ---
     max_tokens: int | None = 2
-    """Tokens unlearned per secret (paper: 2); None unlearns every candidate."""
+    """Tokens unlearned per secret (paper: 2); ``None`` (or 0, as the official scripts) unlearns
+    every candidate."""
     token_method: Literal["rarest", "frequent", "first", "last", "random"] = "rarest"
     """How candidates are ordered before keeping ``max_tokens`` (see :mod:`revs.targets`)."""
     skip: tuple[str, ...] = ("-",)
@@ -101,6 +102,10 @@ class REVSConfig:
     """Seed of the ``random`` token order and score method."""
 
     def __post_init__(self):
+        _check_types(self)
+        if self.max_tokens is not None and self.max_tokens < 0:
+            raise ValueError(f"max_tokens must be None, 0 (every token) or more, got "
+                             f"{self.max_tokens}")
         for name in ("residual_band", "mlp_band", "neuron_band"):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
@@ -137,12 +142,20 @@ class REVSConfig:
             raise ValueError("need grow_factor, step_grow > 1; 0 < shrink_factor, step_shrink < 1; "
                              "initial_logit_step < 0")
 
-    def validate(self, d_vocab: int) -> REVSConfig:
-        """Check every band against a vocabulary of ``d_vocab`` tokens; return ``self``.
+    def validate(self, d_vocab: int, n_layers: int | None = None) -> REVSConfig:
+        """Check the bands against ``d_vocab`` tokens and ``layers`` against ``n_layers``.
+
+        ``n_layers`` is optional (``layers`` are then not checked); returns ``self``.
 
         Raises:
-            ValueError: a band reaches the vocabulary size (no token can be ranked there).
+            ValueError: a band reaches the vocabulary size (no token can be ranked there), or a
+                layer the model does not have.
         """
+        if n_layers is not None and self.layers is not None:
+            outside = [layer for layer in self.layers if not 0 <= layer < n_layers]
+            if outside:
+                raise ValueError(f"layers {outside} are not in this model: its layers are 0 to "
+                                 f"{n_layers - 1}")
         for name in ("residual_band", "mlp_band", "neuron_band"):
             low, high = getattr(self, name)
             if high >= d_vocab:
@@ -173,3 +186,52 @@ class REVSConfig:
                 )
             bands[name] = (round(low * d_vocab), round(high * d_vocab))
         return dataclasses.replace(self, **bands).validate(d_vocab)
+
+
+_INT, _FLOAT = "an integer", "a number"
+_FIELD_KINDS = {
+    "max_tokens": (_INT, True), "n_neurons": (_INT, False), "contrast_rank": (_INT, False),
+    "protect_tokens": (_INT, False), "max_iter_mlp": (_INT, False),
+    "max_iter_neuron": (_INT, False), "initial_neurons": (_INT, False), "seed": (_INT, False),
+    "grow_factor": (_FLOAT, False), "shrink_factor": (_FLOAT, False),
+    "initial_logit_step": (_FLOAT, False), "step_grow": (_FLOAT, False),
+    "step_shrink": (_FLOAT, False),
+}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_types(config: REVSConfig) -> None:
+    """A TypeError naming the setting, its value and what it should be (e.g. from ``--set``)."""
+    def fail(name: str, wanted: str) -> None:
+        value = getattr(config, name)
+        raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+
+    for name, (kind, optional) in _FIELD_KINDS.items():
+        value = getattr(config, name)
+        if optional and value is None:
+            continue
+        ok = _is_int(value) if kind == _INT else (
+            isinstance(value, int | float) and not isinstance(value, bool))
+        if not ok:
+            fail(name, kind + (" or None" if optional else ""))
+    for name in ("residual_band", "mlp_band", "neuron_band"):
+        value = getattr(config, name)
+        if not (isinstance(value, tuple) and len(value) == 2 and all(map(_is_int, value))):
+            fail(name, "a (low, high) pair of integers, e.g. [30000, 45000]")
+    for name in ("skip", "stop"):
+        value = getattr(config, name)
+        if not (isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
+            fail(name, 'a list of strings, e.g. ["-"]')
+    if not isinstance(config.skip_whitespace, bool):
+        fail("skip_whitespace", "true or false")
+    if config.layers is not None and not (isinstance(config.layers, tuple)
+                                          and all(map(_is_int, config.layers))):
+        fail("layers", "a list of layer indices, e.g. [3, 4, 5], or None")
+    if not (config.act_filter == "positive" or _is_int(config.act_filter)):
+        fail("act_filter", "an integer or 'positive'")
+    for name in ("token_method", "score_method"):
+        if not isinstance(getattr(config, name), str):
+            fail(name, "a string")

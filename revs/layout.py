@@ -26,6 +26,7 @@ __all__ = [
     "FinalNorm",
     "ModelLayout",
     "UnsupportedModelError",
+    "config_dimensions",
     "decoder_layers",
     "dimensions",
     "final_norm",
@@ -126,6 +127,25 @@ LAYOUTS: dict[str, ModelLayout] = {
         parallel_block=True,  # the default use_parallel_residual=True; sequential also works
     ),
 }
+
+
+def config_dimensions(config) -> dict[str, int | None]:
+    """``n_layers``, ``context`` (most positions) and ``d_vocab`` from a model's config alone.
+
+    For checks made before the weights are loaded (Hugging Face configs map these names for every
+    architecture here; ``context`` is ``None`` when the config has no limit).
+
+    Raises:
+        UnsupportedModelError: the config's ``model_type`` has no layout row.
+    """
+    model_type = getattr(config, "model_type", None)
+    if model_type not in LAYOUTS:
+        raise UnsupportedModelError(
+            f"revs does not know the layout of model type {model_type!r} (known: "
+            f"{', '.join(sorted(LAYOUTS))})")
+    return {"n_layers": config.num_hidden_layers,
+            "context": getattr(config, "max_position_embeddings", None),
+            "d_vocab": config.vocab_size}
 
 
 def get_layout(model: nn.Module) -> ModelLayout:

@@ -9,6 +9,7 @@ fetched from the Hugging Face hub: revs runs offline.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -21,7 +22,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-__all__ = ["EMBEDDED_MODEL", "cache_dir", "embedded_gguf_path", "load_model"]
+__all__ = ["EMBEDDED_MODEL", "cache_dir", "embedded_gguf_path", "load_config", "load_model",
+           "load_tokenizer", "model_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,69 @@ def _dequantize_embedded(gguf: Path, target: Path) -> None:
             raise
 
 
+_WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "model*.safetensors.index.json")
+
+
+def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
+    """The folder :func:`load_model` reads for ``name_or_path``, checked before anything loads.
+
+    The embedded model's folder is made on first use (dequantized once, then cached). A local
+    folder must hold a readable ``config.json`` and weights.
+
+    Raises:
+        FileNotFoundError: no such folder, or no ``config.json`` in it.
+        ValueError: ``config.json`` is not valid JSON, or the folder has no weight files.
+    """
+    if name_or_path is None or str(name_or_path) == EMBEDDED_MODEL:
+        gguf = embedded_gguf_path()
+        path = _embedded_cache_path(gguf)
+        if not (path / "config.json").is_file():
+            _dequantize_embedded(gguf, path)
+        return path
+    path = Path(name_or_path).expanduser()
+    if not (path / "config.json").is_file():
+        what = "does not exist" if not path.exists() else "has no config.json"
+        raise FileNotFoundError(
+            f"Model path {str(path)!r} {what}. revs loads models from local files only (it "
+            "never downloads from the Hugging Face hub): pass a folder saved with "
+            f"save_pretrained, or None / {EMBEDDED_MODEL!r} for the embedded model."
+        )
+    try:
+        json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path / 'config.json')!r} is not valid JSON ({error}): restore "
+                         "the model folder's config.json") from None
+    if not any(next(path.glob(pattern), None) for pattern in _WEIGHTS):
+        raise ValueError(f"model folder {str(path)!r} has no weights (*.safetensors or "
+                         "pytorch_model*.bin): it is incomplete")
+    return path
+
+
+def load_config(name_or_path: str | os.PathLike | None = None):
+    """The model's Hugging Face config, without its weights (see :func:`model_path`)."""
+    from transformers import AutoConfig
+
+    path = model_path(name_or_path)
+    try:
+        return AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"cannot read the config of {str(path)!r}: {error}") from None
+
+
+def load_tokenizer(name_or_path: str | os.PathLike | None = None):
+    """The model's tokenizer (a pad token set to EOS if it has none), without its weights."""
+    from transformers import AutoTokenizer
+
+    path = model_path(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"cannot read the tokenizer of {str(path)!r}: {error}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_model(
     name_or_path: str | os.PathLike | None = None,
     *,
@@ -116,29 +181,17 @@ def load_model(
     Returns:
         ``(model, tokenizer)``. The tokenizer gets a pad token (its EOS) if it has none.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    if name_or_path is None or str(name_or_path) == EMBEDDED_MODEL:
-        gguf = embedded_gguf_path()
-        path = _embedded_cache_path(gguf)
-        if not (path / "config.json").is_file():
-            _dequantize_embedded(gguf, path)
-    else:
-        path = Path(name_or_path).expanduser()
-        if not (path / "config.json").is_file():
-            what = "does not exist" if not path.exists() else "has no config.json"
-            raise FileNotFoundError(
-                f"Model path {str(path)!r} {what}. revs loads models from local files only (it "
-                "never downloads from the Hugging Face hub): pass a folder saved with "
-                f"save_pretrained, or None / {EMBEDDED_MODEL!r} for the embedded model."
-            )
+    path = model_path(name_or_path)
     kwargs = {"dtype": dtype, "local_files_only": True}
     if device_map is not None:
         kwargs["device_map"] = device_map
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, KeyError) as error:  # unreadable or mismatched weight files
+        raise ValueError(f"cannot load the model in {str(path)!r}: {error}") from None
+    tokenizer = load_tokenizer(path)
     if device_map is None and device is not None:
         model.to(device)
     model.eval()

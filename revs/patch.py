@@ -2,10 +2,11 @@
 
 A patch is one safetensors file. Its tensors are the edits (neuron indices, deltas and original
 rows per edit); its metadata is JSON: a format version, the REVS settings, a fingerprint of the
-model the patch was computed on (architecture, sizes, dtype and a hash of sampled weights), a
-checksum of the tensors, and one salted scrypt hash per target. The secrets are never stored:
-the hashes are slow to compute so that guessing secrets from them (e.g. trying all SSNs) is
-expensive, and :meth:`Patch.covers` tells whether a given (prompt, secret) is among the targets.
+model the patch was computed on (architecture, sizes, dtype and a hash of sampled weights), one
+salted scrypt hash per target, and a checksum of the tensors and the rest of the metadata. The
+secrets are never stored: the hashes are slow to compute so that guessing secrets from them (e.g.
+trying all SSNs) is expensive, and :meth:`Patch.covers` tells whether a given (prompt, secret) is
+among the targets.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from .layout import dimensions, final_norm, get_layout, neuron_weights, unembedd
 
 __all__ = ["Patch", "load_patch", "model_fingerprint", "target_hashes"]
 
-FORMAT = "revs-patch/1"
+FORMAT = "revs-patch/2"
+"""Written by this version; ``revs-patch/1`` (its checksum covered the tensors only) still reads."""
+_FORMATS = ("revs-patch/1", FORMAT)
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 16}
 _FINGERPRINT_ROWS = 256  # sampled rows of the unembedding
 
@@ -125,8 +128,25 @@ class Patch:
         self.check_model(model)
         apply_edits_(model, self.edits)
 
+    def check_applied(self, model: nn.Module) -> None:
+        """Raise ``ValueError`` unless ``model`` holds exactly the rows this patch writes."""
+        expected: dict[tuple[int, int], torch.Tensor] = {}
+        for edit in self.edits:  # a neuron edited twice ends with its last edit's row
+            for neuron, row in zip(edit.neurons.tolist(), edit.edited, strict=True):
+                expected[(edit.layer, neuron)] = row
+        layout = get_layout(model)
+        n_layers = dimensions(model, layout)["n_layers"]
+        for (layer, neuron), row in expected.items():
+            rows = neuron_weights(model, layer, layout) if 0 <= layer < n_layers else None
+            if rows is None or not torch.equal(rows[neuron], row.to(rows.device)):
+                raise ValueError(
+                    "this model does not hold this patch's edits: revert needs the model the "
+                    "patch was applied to (e.g. the folder revs apply wrote)"
+                )
+
     def revert_(self, model: nn.Module) -> None:
-        """Undo :meth:`apply_` bit for bit."""
+        """Undo :meth:`apply_` bit for bit, after checking that ``model`` holds the edits."""
+        self.check_applied(model)
         revert_edits_(model, self.edits)
 
     def covers(self, record: Record) -> bool:
@@ -139,6 +159,9 @@ class Patch:
         from safetensors.torch import save_file
 
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{str(path)!r} is a folder: give the patch a file name, e.g. "
+                                    f"{str(path / 'patch.safetensors')!r}")
         tensors: dict[str, torch.Tensor] = {}
         for i, edit in enumerate(self.edits):
             tensors[f"{i}.neurons"] = edit.neurons.detach().cpu().contiguous()
@@ -150,20 +173,38 @@ class Patch:
             "config": dataclasses.asdict(self.config),
             "fingerprint": self.fingerprint,
             "targets": self.targets,
-            "tensors_sha256": _checksum(tensors),
         }
+        meta["sha256"] = _checksum(tensors, meta)
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(path.name + ".partial")
-        save_file(tensors, str(staging), metadata={"revs": json.dumps(meta)})
-        staging.replace(path)
+        staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            save_file(tensors, str(staging), metadata={"revs": json.dumps(meta)})
+            staging.replace(path)  # atomic: the patch appears complete or not at all
+        finally:
+            staging.unlink(missing_ok=True)
         return path
 
 
-def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+def _checksum(tensors: dict[str, torch.Tensor], meta: dict | None = None) -> str:
+    """SHA-256 of the tensors and, from format 2 on, of the metadata (but this checksum)."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
         digest.update(name.encode() + _bytes(tensors[name]))
+    if meta is not None:
+        rest = {key: value for key, value in meta.items() if key != "sha256"}
+        digest.update(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
+
+
+def _check_metadata(name: str, meta: object) -> dict:
+    kinds = {"format": str, "layers": list, "config": dict, "fingerprint": dict, "targets": dict}
+    bad = ([] if isinstance(meta, dict) else ["the metadata is not an object"]) or [
+        key for key, kind in kinds.items() if not isinstance(meta.get(key), kind)]
+    if bad:
+        raise ValueError(f"{name} is not a readable revs patch: missing or malformed {bad}")
+    if meta["format"] not in _FORMATS:
+        raise ValueError(f"{name}: unknown patch format {meta['format']!r} (from a newer revs?)")
+    return meta
 
 
 def load_patch(path: str | Path) -> Patch:
@@ -189,14 +230,20 @@ def load_patch(path: str | Path) -> Patch:
             f"{path.name} is not a readable revs patch (corrupted, truncated or not written by "
             f"revs): {type(error).__name__}: {error}"
         ) from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path.name}: unknown patch format {meta.get('format')!r}")
-    if _checksum(tensors) != meta.get("tensors_sha256"):
-        raise ValueError(f"{path.name} is corrupted: its tensors do not match their checksum")
-    edits = [
-        NeuronEdit(layer=layer, neurons=tensors[f"{i}.neurons"], delta=tensors[f"{i}.delta"],
-                   original=tensors[f"{i}.original"])
-        for i, layer in enumerate(meta["layers"])
-    ]
+    meta = _check_metadata(path.name, meta)
+    if meta["format"] == "revs-patch/1":
+        intact = _checksum(tensors) == meta.get("tensors_sha256")
+    else:
+        intact = _checksum(tensors, meta) == meta.get("sha256")
+    if not intact:
+        raise ValueError(f"{path.name} is corrupted: its contents do not match their checksum")
+    try:
+        edits = [
+            NeuronEdit(layer=layer, neurons=tensors[f"{i}.neurons"], delta=tensors[f"{i}.delta"],
+                       original=tensors[f"{i}.original"])
+            for i, layer in enumerate(meta["layers"])
+        ]
+    except KeyError as error:
+        raise ValueError(f"{path.name} is not a readable revs patch: no tensor {error}") from None
     return Patch(edits=edits, config=_config_from_dict(meta["config"]),
                  fingerprint=meta["fingerprint"], targets=meta["targets"])

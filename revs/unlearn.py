@@ -91,9 +91,13 @@ class UnlearnResult:
 
 
 def plan_tokens(
-    tokenizer, targets: Sequence[Record], config: REVSConfig
+    tokenizer, targets: Sequence[Record], config: REVSConfig, *,
+    labels: Sequence[str] | None = None,
 ) -> list[tuple[int, TargetToken]]:
     """``(target index, token)`` pairs to unlearn, in editing order; checks every target first.
+
+    ``labels`` name the targets in messages (default ``target 0``, ``target 1``...; a command
+    passes the file's rows).
 
     Raises:
         ValueError: no targets, duplicate targets, an empty secret, or a secret with nothing left
@@ -101,20 +105,20 @@ def plan_tokens(
     """
     if not targets:
         raise ValueError("no targets to unlearn: give at least one (prompt, secret) record")
+    labels = [f"target {i}" for i in range(len(targets))] if labels is None else list(labels)
     seen: dict[tuple[str, str], int] = {}
     for i, record in enumerate(targets):
         key = (record.prompt, record.target)
         if key in seen:
-            raise ValueError(
-                f"targets {seen[key]} and {i} are the same prompt and secret; give each once"
-            )
+            raise ValueError(f"{labels[seen[key]]} and {labels[i]} are the same prompt and "
+                             "secret; give each once")
         seen[key] = i
     plan = []
     for i, record in enumerate(targets):
         try:
             tokens = tokens_for(tokenizer, record, config)
         except ValueError as error:
-            raise ValueError(f"target {i}: {error}") from None
+            raise ValueError(f"{labels[i]}: {error}") from None
         plan.extend((i, token) for token in tokens)
     return plan
 
@@ -223,10 +227,10 @@ def unlearn(
     start_time = time.perf_counter()
     layout = get_layout(model)
     projection = vocab_projection(model)
-    config.validate(projection.d_vocab)
+    n_layers = len(decoder_layers(model, layout))
+    config.validate(projection.d_vocab, n_layers)
     targets = list(targets)
     plan = plan_tokens(tokenizer, targets, config)
-    n_layers = len(decoder_layers(model, layout))
     fingerprint = model_fingerprint(model)
     pad_id = tokenizer.pad_token_id or 0
     ranks_before = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
@@ -259,11 +263,11 @@ def unlearn(
     ]
     edited_targets = {r.target for r in reports if r.neurons}
     skipped = [i for i in range(len(targets)) if i not in edited_targets]
-    for i in skipped:
+    for i in skipped:  # stacklevel 3: past torch.no_grad's wrapper, to the caller
         warnings.warn(
             f"nothing to unlearn for target {i}: no layer needed an edit (its selected tokens "
             f"rank at or below {config.residual_band[0]} in the residual, or no MLP promotes "
-            "them); the model was not changed for it", stacklevel=2,
+            "them); the model was not changed for it", stacklevel=3,
         )
     return UnlearnResult(
         edits=edits, tokens=reports, config=config, seconds=time.perf_counter() - start_time,

