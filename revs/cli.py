@@ -84,7 +84,7 @@ def _warn(message: str) -> None:
 def _unlearn(args: argparse.Namespace) -> int:
     """Unlearn secrets from a model (a file of targets) or from a testbed (a dataset's split)."""
     from .paths import check_output_file
-    from .preflight import model_facts, settings
+    from .preflight import check_settings, settings
 
     config = settings(args.set)
     if args.targets:
@@ -93,7 +93,7 @@ def _unlearn(args: argparse.Namespace) -> int:
         raise ValueError("--save-model saves a model edited from --targets; a testbed run writes "
                          "its edits as a patch (--out)")
     out = check_output_file(args.out) if args.out else None
-    config.validate(*(model_facts(args.model)[1][key] for key in ("d_vocab", "n_layers")))
+    check_settings(config, args.model)
     from .experiments.runner import unlearn_testbed
 
     report = unlearn_testbed(args.dataset, seed=args.seed, config=config, model=args.model,
@@ -212,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .experiments.results import Results
     from .experiments.runner import evaluate
     from .methods import get_method
-    from .preflight import model_facts, settings
+    from .preflight import check_settings, settings
 
     for name in args.method:
         get_method(name)
@@ -220,7 +220,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--patch evaluates one method's edit: give a single --method")
     config = settings(args.set)
     if "revs" in args.method:
-        config.validate(*(model_facts(args.model)[1][key] for key in ("d_vocab", "n_layers")))
+        check_settings(config, args.model)
     settings = _settings(args)
     if args.k:
         settings = dataclasses.replace(settings, ks=tuple(args.k))
@@ -276,15 +276,15 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     """Apply a saved patch to a freshly loaded model and save the edited model."""
-    return _patch_model(args, "apply_", "applied")
+    return _patch_model(args, revert=False)
 
 
 def _revert(args: argparse.Namespace) -> int:
     """Undo a patch on the model it was applied to and save the restored model."""
-    return _patch_model(args, "revert_", "reverted")
+    return _patch_model(args, revert=True)
 
 
-def _patch_model(args: argparse.Namespace, action: str, done: str) -> int:
+def _patch_model(args: argparse.Namespace, *, revert: bool) -> int:
     from .model import load_model
     from .patch import load_patch
     from .paths import check_output_folder
@@ -292,11 +292,14 @@ def _patch_model(args: argparse.Namespace, action: str, done: str) -> int:
     out = check_output_folder(args.out, force=args.force)
     patch = load_patch(args.patch)
     model, tokenizer = load_model(args.model)
-    getattr(patch, action)(model)  # checks the model first: refused, untouched, if not the one
-    if action == "revert_":
+    # Each checks the model first: refused, and left untouched, if it is not the patch's.
+    if revert:
+        patch.revert_(model)
         patch.check_model(model)  # restored: the fingerprint the patch was made on
+    else:
+        patch.apply_(model)
     _save_model(model, tokenizer, out)
-    print(f"{done} {len(patch)} layer edits; model saved to {out}")
+    print(f"{'reverted' if revert else 'applied'} {len(patch)} layer edits; model saved to {out}")
     return 0
 
 

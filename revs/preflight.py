@@ -21,7 +21,8 @@ from .model import load_config, load_tokenizer
 from .tokens import encode
 from .unlearn import plan_tokens
 
-__all__ = ["Targets", "check_targets", "model_facts", "not_produced", "settings"]
+__all__ = ["Targets", "check_settings", "check_targets", "model_facts", "not_produced",
+           "settings"]
 
 
 def settings(items: Sequence[str]) -> REVSConfig:
@@ -43,6 +44,16 @@ def settings(items: Sequence[str]) -> REVSConfig:
         return REVSConfig(**values)
     except (TypeError, ValueError) as error:
         raise ValueError(f"--set: {error}") from None
+
+
+def check_settings(config: REVSConfig, model: str | None) -> dict:
+    """Check ``config`` against the model's vocabulary and layers, read from its config alone.
+
+    Returns the model's dimensions (:func:`revs.layout.config_dimensions`).
+    """
+    dims = config_dimensions(load_config(model))
+    config.validate(dims["d_vocab"], dims["n_layers"])
+    return dims
 
 
 def model_facts(model: str | None):
