@@ -66,6 +66,9 @@ def edit_layer(
         token_id: the token to demote.
         config: the method's settings.
         contrast_activations: ``[n_contexts, d_mlp]`` for ``score_method="contrastive"``.
+
+    ``residual_rank`` and ``mlp_rank`` need only be exact as far as the layer rule's comparisons
+    with ``config.residual_band[0]`` and ``config.mlp_band[1]`` go.
     """
     reason = layer_skip_reason(residual_rank, mlp_rank, config)
     if reason is None and config.layers is not None and layer not in config.layers:
@@ -73,15 +76,18 @@ def edit_layer(
     if reason is not None:
         return LayerStep(layer, None, reason)
     neuron_acts = activations.mlp_activations[0, -1]  # [d_mlp]
+    mlp_out, residual = activations.mlp_out[0, -1], activations.residual_after[0, -1]
+    # The count search reads LL(mlp_out) and LL(residual): projected with the candidates.
     selection = select_neurons(neuron_acts, neuron_rows, projection, token_id, config,
-                               contrast_activations=contrast_activations)
+                               contrast_activations=contrast_activations,
+                               also_project=torch.stack([mlp_out, residual]))
     if selection.neurons.numel() == 0:
         return LayerStep(layer, None, "no candidates", selection)
     demotion = demote_in_layer(
         projection, layer=layer, neuron_rows=neuron_rows, candidates=selection.neurons,
-        activations=neuron_acts, mlp_out=activations.mlp_out[0, -1],
-        residual=activations.residual_after[0, -1], token_id=token_id, config=config,
-        candidate_logits=selection.logits,
+        activations=neuron_acts, mlp_out=mlp_out, residual=residual, token_id=token_id,
+        config=config, candidate_logits=selection.logits, mlp_logits=selection.also_logits[0],
+        residual_logits=selection.also_logits[1],
     )
     return LayerStep(layer, demotion.edit, None if demotion.edit else "unchanged", selection,
                      demotion)
@@ -116,6 +122,8 @@ def demote_in_layer(
     token_id: int,
     config: REVSConfig,
     candidate_logits: torch.Tensor | None = None,
+    mlp_logits: torch.Tensor | None = None,
+    residual_logits: torch.Tensor | None = None,
 ) -> LayerDemotion:
     """Demote ``token_id`` in as many of ``candidates`` as the bands ask for (spec §2.5-2.6).
 
@@ -135,28 +143,33 @@ def demote_in_layer(
         token_id: the token to demote.
         config: bands, counts and iteration caps.
         candidate_logits: the candidates' vocabulary projections ``[n, d_vocab]``, if known.
+        mlp_logits: ``LL(mlp_out)`` ``[d_vocab]``, if known (``select_neurons(...,
+            also_project=...)`` computes it with the candidates' projections).
+        residual_logits: ``LL(residual)`` ``[d_vocab]``, likewise.
+
+    Only the candidates the count search reaches are demoted (the search usually stops at a few
+    of them), and where the final norm is an RMSNorm and the unembedding has no bias the ranks
+    for every count come from the two projections above, without projecting again: see
+    :func:`_count_ranks`.
     """
     candidates = candidates.to(neuron_rows.device)
     original = neuron_rows[candidates].clone()  # [n, d_model]
-    demotion = demote_rank(projection, original, token_id, config, logits=candidate_logits)
     device = projection.device
-    delta = demotion.delta.to(device)  # [n, d_model]
     acts = activations[candidates.to(activations.device)].to(device, torch.float32)  # [n]
-    mlp = mlp_out.to(device, torch.float32)
-    res = residual.to(device, torch.float32)
-
-    # The MLP output and the residual after editing the best k candidates, for every k at once:
-    # one pass over the unembedding instead of one per count tried.
-    change = torch.cumsum(acts[:, None] * delta, 0)  # [n, d_model]
-    change = torch.cat([torch.zeros_like(change[:1]), change])  # [n + 1, d_model]: k = 0..n
-    logits = projection.project(torch.cat([mlp + change, res + change]))  # [2(n + 1), d_vocab]
-    mlp_ranks, residual_ranks = token_rank(logits, token_id).view(2, -1).tolist()
-
-    def ranks(count: int) -> tuple[int, int]:
-        return mlp_ranks[count], residual_ranks[count]
+    lazy = _LazyDemotion(projection, original, token_id, config, candidate_logits)
+    if _closed_form(projection):
+        if mlp_logits is None or residual_logits is None:
+            mlp_logits, residual_logits = projection.project(
+                torch.stack([mlp_out, residual]).to(device))
+        vectors = torch.stack([mlp_out, residual]).to(device, torch.float32)  # [2, d_model]
+        base = torch.stack([mlp_logits, residual_logits]).to(device, torch.float32)
+        ranks = _count_ranks(projection, lazy, acts, vectors, base, token_id)
+    else:
+        ranks = _projected_count_ranks(projection, lazy, acts, mlp_out, residual, token_id)
 
     counts = neuron_count_search(ranks, len(candidates), config)
     before, after = ranks(0), ranks(counts[-1])
+    demotion = lazy.result()
     keep = demotion.logit_step[: counts[-1]].ne(0).nonzero().flatten()  # neurons that change
     edit = None
     if keep.numel():
@@ -168,3 +181,97 @@ def demote_in_layer(
             original=original[keep_device],
         )
     return LayerDemotion(edit, counts, (before[0], after[0]), (before[1], after[1]), demotion)
+
+
+def _closed_form(projection: VocabProjection) -> bool:
+    return (projection.norm_kind == "rms" and projection.norm_bias is None
+            and projection.b_unembed is None)
+
+
+class _LazyDemotion:
+    """:func:`demote_rank` of the best candidates, run only as far as the count search reaches.
+
+    Each neuron's demotion depends on that neuron alone, so demoting the candidates in chunks
+    gives each the same result as demoting all of them at once.
+    """
+
+    def __init__(self, projection, rows, token_id, config, logits):
+        self.projection, self.rows, self.token_id, self.config = projection, rows, token_id, config
+        self.logits = logits
+        self.parts: list[Demotion] = []
+        self.done = 0
+
+    def upto(self, count: int) -> None:
+        """Demote candidates ``0 .. count - 1`` (those not demoted yet)."""
+        count = min(count, self.rows.shape[0])
+        if count <= self.done:
+            return
+        # At least the initial count, then in growing chunks: fewer, larger unembedding passes.
+        end = min(self.rows.shape[0], max(count, 2 * self.done, self.config.initial_neurons))
+        logits = None if self.logits is None else self.logits[self.done:end]
+        self.parts.append(demote_rank(self.projection, self.rows[self.done:end], self.token_id,
+                                      self.config, logits=logits))
+        self.done = end
+
+    def result(self) -> Demotion:
+        """The demotion of every candidate demoted so far (at least one)."""
+        self.upto(1)
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return Demotion(
+            delta=torch.cat([p.delta for p in self.parts]),
+            rank_before=torch.cat([p.rank_before for p in self.parts]),
+            rank_after=torch.cat([p.rank_after for p in self.parts]),
+            logit_step=torch.cat([p.logit_step for p in self.parts]),
+            in_band=torch.cat([p.in_band for p in self.parts]),
+            iterations=max(p.iterations for p in self.parts),
+        )
+
+
+def _count_ranks(projection, lazy, acts, vectors, base, token_id):
+    """``count -> (MLP rank, residual rank)`` after editing the best ``count`` candidates.
+
+    With an RMSNorm ``N`` and no unembedding bias, demoting neuron ``i`` by logit step ``s_i``
+    changes it by ``delta_i = s_i * rms(x_i) * d / g`` (``d`` the demotion direction, ``g`` the
+    norm's weight), so editing the best ``k`` changes a vector ``v`` (MLP output or residual) by
+    ``c_k * d / g`` with ``c_k = sum_{i<k} a_i s_i rms(x_i)``, and ``U N(v + c_k d / g)`` is a
+    positive multiple of ``LL(v) + c_k / rms(v) * q`` with ``q = U d``. The ranks for every
+    count are read from ``LL(v)`` and ``q`` alone: no unembedding pass per count.
+    """
+    q = projection.demotion_effect(token_id, lazy.config.protect_tokens)  # [d_vocab]
+    _, vector_scale = projection._statistics(vectors)  # [2, 1]
+    cache: dict[int, tuple[int, int]] = {}
+
+    def ranks(count: int) -> tuple[int, int]:
+        if count not in cache:
+            if count == 0:
+                logits = base
+            else:
+                lazy.upto(count)
+                steps = torch.cat([p.logit_step for p in lazy.parts])[:count]  # [count]
+                _, row_scale = projection._statistics(
+                    lazy.rows[:count].to(projection.device, torch.float32))  # [count, 1]
+                shift = (acts[:count] * steps * row_scale[:, 0]).sum()
+                logits = base + (shift / vector_scale) * q  # [2, d_vocab]
+            mlp_rank, residual_rank = token_rank(logits, token_id).tolist()
+            cache[count] = (mlp_rank, residual_rank)
+        return cache[count]
+
+    return ranks
+
+
+def _projected_count_ranks(projection, lazy, acts, mlp_out, residual, token_id):
+    """The same map for any final norm, by projecting.
+
+    The MLP output and the residual after editing the best ``k`` candidates are projected for
+    every ``k`` at once (one pass over the unembedding).
+    """
+    lazy.upto(lazy.rows.shape[0])
+    delta = lazy.result().delta.to(projection.device)  # [n, d_model]
+    mlp = mlp_out.to(projection.device, torch.float32)
+    res = residual.to(projection.device, torch.float32)
+    change = torch.cumsum(acts[:, None] * delta, 0)  # [n, d_model]
+    change = torch.cat([torch.zeros_like(change[:1]), change])  # [n + 1, d_model]: k = 0..n
+    logits = projection.project(torch.cat([mlp + change, res + change]))  # [2(n + 1), d_vocab]
+    mlp_ranks, residual_ranks = token_rank(logits, token_id).view(2, -1).tolist()
+    return lambda count: (mlp_ranks[count], residual_ranks[count])

@@ -47,6 +47,8 @@ class NeuronSelection:
     token_ranks: torch.Tensor  # [n] int64: the token's rank in each neuron's projection
     logits: torch.Tensor | None = None
     """``[n, d_vocab]`` float32: each neuron's vocabulary projection (reused by the demotion)."""
+    also_logits: torch.Tensor | None = None
+    """``[m, d_vocab]`` float32: ``LL`` of the ``also_project`` vectors, if any were given."""
 
 
 def _candidates(activations: torch.Tensor, config: REVSConfig) -> torch.Tensor:
@@ -65,6 +67,7 @@ def select_neurons(
     config: REVSConfig,
     *,
     contrast_activations: torch.Tensor | None = None,
+    also_project: torch.Tensor | None = None,
 ) -> NeuronSelection:
     """The (at most) ``config.n_neurons`` neurons to edit for ``token_id``, best first.
 
@@ -76,6 +79,9 @@ def select_neurons(
         config: ``act_filter``, ``score_method``, ``n_neurons``, ``contrast_rank``, ``seed``.
         contrast_activations: ``[n_contexts, d_mlp]`` activations of the same layer on contrast
             contexts; required by ``score_method="contrastive"``, ignored otherwise.
+        also_project: ``[m, d_model]`` vectors to project in the same pass over the unembedding
+            as the candidates (one pass of ``n + m`` rows costs about as much as one of ``n``);
+            their logits come back as ``also_logits``.
 
     Returns:
         A :class:`NeuronSelection` (empty when no neuron passes the activation filter).
@@ -86,14 +92,16 @@ def select_neurons(
         generator = torch.Generator().manual_seed(config.seed + token_id)
         scores = torch.rand(activations.shape[0], generator=generator)
         chosen = torch.topk(scores, min(config.n_neurons, scores.shape[0])).indices
-        logits, ranks = _neuron_ranks(neuron_rows, chosen, projection, token_id)
-        return NeuronSelection(chosen.to(activations.device), scores[chosen], ranks, logits)
+        logits, ranks, also = _neuron_ranks(neuron_rows, chosen, projection, token_id,
+                                            also_project)
+        return NeuronSelection(chosen.to(activations.device), scores[chosen], ranks, logits, also)
 
     candidates = _candidates(activations, config)  # [n_candidates]
     if candidates.numel() == 0:
         empty = torch.zeros(0, dtype=torch.long, device=activations.device)
         return NeuronSelection(empty, empty.float(), empty)
-    logits, ranks = _neuron_ranks(neuron_rows, candidates, projection, token_id)
+    logits, ranks, also = _neuron_ranks(neuron_rows, candidates, projection, token_id,
+                                        also_project)
     acts = activations[candidates].float()
     if method == "rank":
         scores, largest = ranks.float(), False
@@ -116,13 +124,21 @@ def select_neurons(
         raise ValueError(f"unknown score_method {method!r}")
     order = torch.topk(scores, min(config.n_neurons, scores.shape[0]), largest=largest).indices
     return NeuronSelection(candidates[order], scores[order], ranks[order],
-                           logits[order.to(logits.device)])
+                           logits[order.to(logits.device)], also)
 
 
 def _neuron_ranks(
-    neuron_rows: torch.Tensor, index: torch.Tensor, projection: VocabProjection, token_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The indexed neurons' projections ``[n, d_vocab]`` and the token's rank in each ``[n]``."""
+    neuron_rows: torch.Tensor, index: torch.Tensor, projection: VocabProjection, token_id: int,
+    also_project: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The indexed neurons' projections and the token's rank in each.
+
+    Returns ``(logits [n, d_vocab], ranks [n], also_logits [m, d_vocab] or None)``.
+    """
     rows = neuron_rows[index.to(neuron_rows.device)].to(projection.device)  # [n, d_model]
+    if also_project is not None:
+        rows = torch.cat([rows, also_project.to(projection.device, rows.dtype)])
     logits = projection.project(rows)
-    return logits, token_rank(logits, token_id).to(index.device)
+    also = None if also_project is None else logits[len(index):]
+    logits = logits[: len(index)]
+    return logits, token_rank(logits, token_id).to(index.device), also

@@ -167,11 +167,14 @@ def _unlearn_token(
     """
     changed: dict[int, int] = {}
     lens_pass, lens = -1, {}
+    # The layer rule compares these ranks with two band ends only (spec §2.3).
+    thresholds = ((config.residual_band[0],), (config.mlp_band[1],))
     for layer in range(len(forward.layers)):
         activations = forward[layer]  # re-runs this layer and those above after an edit below
         if forward.passes != lens_pass:  # new activations: rank every layer they reach
             lens_pass = forward.passes
-            lens = lens_ranks(forward, range(layer, forward.fresh), projection, token.token_id)
+            lens = lens_ranks(forward, range(layer, forward.fresh), projection, token.token_id,
+                              thresholds=thresholds)
         residual_rank, mlp_rank = lens[layer]
         step = edit_layer(
             projection, layer=layer, neuron_rows=neuron_weights(model, layer, layout),
