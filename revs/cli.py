@@ -92,6 +92,9 @@ def _unlearn(args: argparse.Namespace) -> int:
     if args.save_model:
         raise ValueError("--save-model saves a model edited from --targets; a testbed run writes "
                          "its edits as a patch (--out)")
+    if args.dtype != "float32" or args.device != "cpu":
+        raise ValueError("--dtype and --device place a model given with --targets; a testbed "
+                         "is the float32 model that memorized it, on the CPU")
     out = check_output_file(args.out) if args.out else None
     check_settings(config, args.model)
     from .experiments.runner import unlearn_testbed
@@ -128,10 +131,11 @@ def _unlearn_targets(args: argparse.Namespace, config) -> int:
 
     if not args.out and not args.save_model:
         raise ValueError("say where the result goes: --out PATCH and/or --save-model DIR")
+    placement = _placement(args)
     out = check_output_file(args.out) if args.out else None
     save = check_output_folder(args.save_model, force=args.force) if args.save_model else None
     targets = check_targets(args.targets, *model_facts(args.model), config=config)
-    model, tokenizer = load_model(args.model)
+    model, tokenizer = load_model(args.model, **placement)
     missing = set(not_produced(model, tokenizer, targets.records))
     for i in sorted(missing):
         _warn(f"{targets.labels[i]}: the model does not write this secret after its prompt "
@@ -167,6 +171,8 @@ def _unlearn_targets(args: argparse.Namespace, config) -> int:
         "neurons_per_layer": result.neurons_per_layer(),
         "seconds": result.seconds,
         "seconds_per_target": result.seconds / len(chosen),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "device": str(next(model.parameters()).device),
         "patch": args.out,
         "model_saved": args.save_model,
     }
@@ -182,6 +188,29 @@ def _unlearn_targets(args: argparse.Namespace, config) -> int:
         if path:
             print(f"{what}: {path}")
     return 0
+
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def _placement(args: argparse.Namespace) -> dict:
+    """``load_model``'s dtype and device (or ``device_map="auto"``) from --dtype and --device."""
+    import torch
+
+    placement = {"dtype": getattr(torch, DTYPES[args.dtype])}
+    if args.device == "auto":
+        placement["device_map"] = "auto"
+        return placement
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device {args.device!r} is not a device: give cpu, cuda, cuda:N "
+                         "or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: this machine has no CUDA device; use --device "
+                         "cpu")
+    placement["device"] = device
+    return placement
 
 
 def _save_model(model, tokenizer, folder) -> None:
@@ -370,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a testbed: unlearn the forget split of this dataset")
     unlearn.add_argument("--model", default=None,
                          help="local Hugging Face model folder (default: the embedded model)")
+    unlearn.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                         help="the model's weights' dtype (--targets; projections are always "
+                         "float32; default float32)")
+    unlearn.add_argument("--device", default="cpu",
+                         help="cpu, cuda, cuda:1, ... or auto (device_map='auto': spread over "
+                         "the GPUs there are; --targets; default cpu)")
     unlearn.add_argument("--out", default=None, help="write the patch here (.safetensors)")
     unlearn.add_argument("--save-model", default=None,
                          help="save the edited model to this folder (--targets only)")
