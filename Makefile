@@ -35,7 +35,7 @@ if not glob.glob("$(TORCH_WHEELS)/" + wheel + "-*.whl"):
 endef
 export CHECK_PYTHON
 
-.PHONY: venv test test-latest lint lock book lab clean
+.PHONY: venv test test-latest lint lock book lab clean reproduce
 
 venv: $(STAMP)
 
@@ -88,6 +88,13 @@ test-latest: $(STAMP)
 # builds the book into _build/html.
 book: $(STAMP)
 	$(BIN)/python book/build.py
+
+# The stored comparison (data/results/), recomputed: every method on the three testbeds, seeds
+# 0-2. Runs go through the per-run cache (~/.cache/revs/results), so an interrupted rebuild
+# resumes where it stopped; hours on a 2-core CPU (benchmarks/bench_evaluate.py times one run).
+reproduce: $(STAMP)
+	$(BIN)/revs evaluate --method unedited revs ft-l memit npo-kl rmu head-projection max-entropy \
+		--dataset ssn emails urls --seeds 0 1 2 --wide --out data/results/comparison-smollm2-135m.json
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
