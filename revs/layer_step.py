@@ -107,7 +107,8 @@ class LayerDemotion:
     residual_rank: tuple[int, int]
     """... and in the residual after the layer, before and after."""
     demotion: Demotion
-    """The per-neuron demotion of all candidates."""
+    """The per-neuron demotion of the candidates the count search reached (the best ones, at
+    least those of the last count kept)."""
 
 
 def demote_in_layer(
