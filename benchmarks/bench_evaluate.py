@@ -25,8 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BEFORE = "c54fe3e"  # the last commit before the speed work of issue 23
+from revision import BEFORE, ROOT, extract
 
 
 def _worker(method: str, dataset: str, seed: int, smoke: bool) -> None:
@@ -49,16 +48,6 @@ def _worker(method: str, dataset: str, seed: int, smoke: bool) -> None:
     phases["loading and the rest"] = total - sum(phases.values())
     print(json.dumps({"total": total, "phases": phases, "rows": results.rows,
                       "threads": torch.get_num_threads()}))
-
-
-def _tree(revision: str, folder: Path) -> Path:
-    """``revs/`` of ``revision`` under ``folder``, with this checkout's ``data/``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "revs",
-                              "pyproject.toml"], check=True, capture_output=True).stdout
-    folder.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    (folder / "data").symlink_to(ROOT / "data")
-    return folder
 
 
 def _measure(tree: Path, method: str, args) -> dict:
@@ -96,7 +85,7 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory() as scratch:
-        trees = {"before": _tree(args.before, Path(scratch) / "before"), "after": ROOT}
+        trees = {"before": extract(args.before, Path(scratch) / "before"), "after": ROOT}
         for method in args.methods:
             runs: dict[str, list[dict]] = {"before": [], "after": []}
             for repeat in range(args.repeats):

@@ -28,8 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BEFORE = "c54fe3e"  # the last commit before the speed work of issue 23
+from revision import BEFORE, ROOT, extract
 
 
 def _worker(ssns: int, threads: int | None, edits_file: str) -> None:
@@ -92,17 +91,6 @@ def _worker(ssns: int, threads: int | None, edits_file: str) -> None:
     }))
 
 
-def _tree(revision: str, folder: Path) -> Path:
-    """``revs/`` of ``revision``, extracted under ``folder``, with this checkout's ``data/``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "revs",
-                              "pyproject.toml"],
-                             check=True, capture_output=True).stdout
-    folder.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    (folder / "data").symlink_to(ROOT / "data")  # the package finds its data beside it
-    return folder
-
-
 def _measure(tree: Path, args, edits_file: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     command = [sys.executable, __file__, "--worker", "--ssns", str(args.ssns),
@@ -142,7 +130,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        trees = {"before": _tree(args.before, scratch / "before"), "after": ROOT}
+        trees = {"before": extract(args.before, scratch / "before"), "after": ROOT}
         runs: dict[str, list[dict]] = {"before": [], "after": []}
         for repeat in range(args.repeats):
             for side in ("before", "after"):

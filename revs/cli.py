@@ -190,14 +190,14 @@ def _unlearn_targets(args: argparse.Namespace, config) -> int:
     return 0
 
 
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 def _placement(args: argparse.Namespace) -> dict:
     """``load_model``'s dtype and device (or ``device_map="auto"``) from --dtype and --device."""
     import torch
 
-    placement = {"dtype": getattr(torch, DTYPES[args.dtype])}
+    placement = {"dtype": getattr(torch, args.dtype)}
     if args.device == "auto":
         placement["device_map"] = "auto"
         return placement
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a testbed: unlearn the forget split of this dataset")
     unlearn.add_argument("--model", default=None,
                          help="local Hugging Face model folder (default: the embedded model)")
-    unlearn.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+    unlearn.add_argument("--dtype", default="float32", choices=DTYPES,
                          help="the model's weights' dtype (--targets; projections are always "
                          "float32; default float32)")
     unlearn.add_argument("--device", default="cpu",

@@ -86,7 +86,7 @@ def demote_rank(
     step = torch.where(rank_before < low, config.initial_logit_step, 0.0)  # [n]
     # [d_model]: raises logit t by one (alone, or holding the protected tokens fixed)
     direction, _ = projection.demotion_direction(target_id, config.protect_tokens)
-    fast = closed_form and projection.norm_kind == "rms" and projection.b_unembed is None
+    fast = closed_form and projection.scale_invariant
     if fast:
         q = projection.demotion_effect(target_id, config.protect_tokens)  # [d_vocab]
 

@@ -158,7 +158,7 @@ def demote_in_layer(
     device = projection.device
     acts = activations[candidates.to(activations.device)].to(device, torch.float32)  # [n]
     lazy = _LazyDemotion(projection, original, token_id, config, candidate_logits)
-    if _closed_form(projection):
+    if projection.scale_invariant:
         if mlp_logits is None or residual_logits is None:
             mlp_logits, residual_logits = projection.project(
                 torch.stack([mlp_out, residual]).to(device))
@@ -182,11 +182,6 @@ def demote_in_layer(
             original=original[keep_device],
         )
     return LayerDemotion(edit, counts, (before[0], after[0]), (before[1], after[1]), demotion)
-
-
-def _closed_form(projection: VocabProjection) -> bool:
-    return (projection.norm_kind == "rms" and projection.norm_bias is None
-            and projection.b_unembed is None)
 
 
 class _LazyDemotion:
@@ -241,6 +236,8 @@ def _count_ranks(projection, lazy, acts, vectors, base, token_id):
     """
     q = projection.demotion_effect(token_id, lazy.config.protect_tokens)  # [d_vocab]
     _, vector_scale = projection._statistics(vectors)  # [2, 1]
+    _, row_scale = projection._statistics(lazy.rows.to(projection.device, torch.float32))
+    row_scale = row_scale[:, 0]  # [n]: rms of each candidate's row, read once
     cache: dict[int, tuple[int, int]] = {}
 
     def ranks(count: int) -> tuple[int, int]:
@@ -250,9 +247,7 @@ def _count_ranks(projection, lazy, acts, vectors, base, token_id):
             else:
                 lazy.upto(count)
                 steps = torch.cat([p.logit_step for p in lazy.parts])[:count]  # [count]
-                _, row_scale = projection._statistics(
-                    lazy.rows[:count].to(projection.device, torch.float32))  # [count, 1]
-                shift = (acts[:count] * steps * row_scale[:, 0]).sum()
+                shift = (acts[:count] * steps * row_scale[:count]).sum()
                 logits = base + (shift / vector_scale) * q  # [2, d_vocab]
             mlp_rank, residual_rank = token_rank(logits, token_id).tolist()
             cache[count] = (mlp_rank, residual_rank)

@@ -56,6 +56,16 @@ class VocabProjection:
         self._directions: dict[tuple[int, int], tuple[torch.Tensor, list[int], torch.Tensor]] = {}
 
     @property
+    def scale_invariant(self) -> bool:
+        """Whether ``LL(x)`` is a positive multiple of ``U (g * x)``.
+
+        True for an RMSNorm without bias and an unembedding without bias: ranks in ``LL`` then
+        follow from ``U`` and ``g`` alone, which the closed forms of the demotion and of the
+        count search use.
+        """
+        return self.norm_kind == "rms" and self.norm_bias is None and self.b_unembed is None
+
+    @property
     def pinv(self) -> torch.Tensor:
         """Pseudo-inverse of the unembedding, ``[d_model, d_vocab]``, computed on first use.
 
