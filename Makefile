@@ -94,7 +94,8 @@ book: $(STAMP)
 # resumes where it stopped; hours on a 2-core CPU (benchmarks/bench_evaluate.py times one run).
 reproduce: $(STAMP)
 	$(BIN)/revs evaluate --method unedited revs ft-l memit npo-kl rmu head-projection max-entropy \
-		--dataset ssn emails urls --seeds 0 1 2 --wide --out data/results/comparison-smollm2-135m.json
+		random-neurons --dataset ssn emails urls --seeds 0 1 2 --wide \
+		--out data/results/comparison-smollm2-135m.json
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

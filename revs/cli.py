@@ -81,14 +81,50 @@ def _warn(message: str) -> None:
     print(f"revs: warning: {message}", file=sys.stderr)
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Before any edit: each secret's picked tokens, who else holds them, and the warnings."""
+    from .data.corpus import general_corpus
+    from .preflight import check_targets, model_facts, settings
+    from .sharing import preflight
+
+    config = settings(args.set)
+    tokenizer, dims = model_facts(args.model)
+    targets = check_targets(args.targets, tokenizer, dims, config=config)
+    documents = general_corpus("train") + general_corpus("heldout")
+    report = preflight(tokenizer, targets.records, targets.labels, config, documents)
+    if args.json:
+        print(json.dumps({
+            "secrets": report.n_secrets,
+            "corpus_documents": len(documents),
+            "tokens": [{"row": row.label, "rule": record.rule, "token": row.token.text,
+                        "token_id": row.token.token_id, "position": row.token.position,
+                        "other_secrets": row.other_secrets, "corpus_share": row.corpus_share}
+                       for row in report.tokens
+                       for record in [targets.records[targets.labels.index(row.label)]]],
+            "warnings": report.warnings,
+        }, indent=2))
+    else:
+        print(f"{report.n_secrets} secrets; the tokens each one's rule and the settings pick, the "
+              f"other secrets of the file that hold them, and the share of the {len(documents)} "
+              "corpus documents that do:")
+        for row in report.tokens:
+            print(f"  {row.label}: {row.token.text!r} (position {row.token.position}) in "
+                  f"{row.other_secrets} other secret(s), {row.corpus_share:.1%} of documents")
+    for message in report.warnings:
+        _warn(message)
+    return 0
+
+
 def _unlearn(args: argparse.Namespace) -> int:
     """Unlearn secrets from a model (a file of targets) or from a testbed (a dataset's split)."""
     from .paths import check_output_file
     from .preflight import check_settings, settings
 
-    config = settings(args.set)
     if args.targets:
-        return _unlearn_targets(args, config)
+        return _unlearn_targets(args, settings(args.set))
+    from .experiments.tuning import tuned_config
+
+    config = settings(args.set, base=tuned_config("revs", args.model, args.dataset))
     if args.save_model:
         raise ValueError("--save-model saves a model edited from --targets; a testbed run writes "
                          "its edits as a patch (--out)")
@@ -102,6 +138,8 @@ def _unlearn(args: argparse.Namespace) -> int:
     report = unlearn_testbed(args.dataset, seed=args.seed, config=config, model=args.model,
                              settings=_settings(args), k=args.k, progress=not args.json,
                              patch_path=out)
+    for message in report["warnings"]:
+        _warn(message)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -111,6 +149,8 @@ def _unlearn(args: argparse.Namespace) -> int:
                 "unlearning_score"):
         if report[key] is not None:
             print(f"  {key:<22} {report[key]:.3f}")
+    print(f"  token rule {', '.join(report['rule'])}; token sharing "
+          f"{report['token_sharing']:.2f} (retained secrets holding a forgotten one's token)")
     print(f"  greedy leaks: {report['leaked_forget']} of {report['n_forget']} forget prompts,"
           f" {report['leaked_generality']} of {report['n_generality']} generality prompts")
     print(f"  {report['neurons_edited']} neurons in {report['layer_edits']} layer edits; "
@@ -127,6 +167,7 @@ def _unlearn_targets(args: argparse.Namespace, config) -> int:
     from .model import load_model
     from .paths import check_output_file, check_output_folder
     from .preflight import check_targets, model_facts, not_produced
+    from .sharing import crowded_tokens
     from .unlearn import unlearn
 
     if not args.out and not args.save_model:
@@ -134,7 +175,10 @@ def _unlearn_targets(args: argparse.Namespace, config) -> int:
     placement = _placement(args)
     out = check_output_file(args.out) if args.out else None
     save = check_output_folder(args.save_model, force=args.force) if args.save_model else None
-    targets = check_targets(args.targets, *model_facts(args.model), config=config)
+    tokenizer, dims = model_facts(args.model)
+    targets = check_targets(args.targets, tokenizer, dims, config=config)
+    for message in crowded_tokens(tokenizer, targets.records, config):  # before the weights load
+        _warn(message)
     model, tokenizer = load_model(args.model, **placement)
     missing = set(not_produced(model, tokenizer, targets.records))
     for i in sorted(missing):
@@ -294,12 +338,13 @@ def _sweep(args: argparse.Namespace) -> int:
     for name in args.method:
         get_method(name)
     for name in args.method:
-        result = sweep(name, model=args.model)
-        print(f"{name}: chose {result['chosen'] or 'the defaults'}")
-        for trial in result["trials"]:
-            scores = ", ".join(f"{key} {value:.3f}" for key, value in trial["scores"].items())
-            print(f"  {trial['overrides'] or 'defaults'}: {scores} "
-                  f"({trial['seconds_method']:.0f} s)")
+        for dataset in args.dataset:
+            result = sweep(name, dataset=dataset, model=args.model)
+            print(f"{name} on {dataset}: chose {result['chosen'] or 'the defaults'}")
+            for trial in result["trials"]:
+                scores = ", ".join(f"{key} {value:.3f}" for key, value in trial["scores"].items())
+                print(f"  {trial['overrides'] or 'defaults'}: {scores} "
+                      f"({trial['seconds_method']:.0f} s)")
     return 0
 
 
@@ -342,6 +387,8 @@ def _table_options(command: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data import COMPARED, SYNTHETIC
+
     """The argument parser of the ``revs`` command."""
     parser = argparse.ArgumentParser(
         prog="revs",
@@ -379,12 +426,29 @@ def build_parser() -> argparse.ArgumentParser:
         "of the dataset (first use; cached afterwards) and report exact memorization on the "
         "paper's forget / generality / retain split, perplexity before and after, and time.",
     )
-    testbed.add_argument("--dataset", required=True, choices=["ssn", "emails", "urls"])
+    testbed.add_argument("--dataset", required=True, choices=SYNTHETIC)
     testbed.add_argument("--subjects", type=int, default=40,
                          help="subjects, x 5 records each (paper: 40; fewer to smoke-test)")
     testbed.add_argument("--seed", type=int, default=0, help="seed of the forget/retain split")
     testbed.add_argument("--json", action="store_true", help="print JSON")
     testbed.set_defaults(handler=_testbed)
+
+    check = commands.add_parser(
+        "check", help="before unlearning: the tokens each secret would lose, and who shares them",
+        description="Read a targets file and the model's tokenizer (not its weights) and print, "
+        "for each secret, the tokens its token rule and the settings pick, how many of the "
+        "file's other secrets contain each, and the share of the offline corpus's documents "
+        "that do; warn when a token is picked for more than half of the secrets, or is common "
+        "in general text. Nothing is edited or written.",
+    )
+    check.add_argument("--targets", required=True,
+                       help=".csv or .jsonl file with columns prompt and secret (and rule)")
+    check.add_argument("--model", default=None,
+                       help="local Hugging Face model folder (default: the embedded model)")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a REVS setting, e.g. --set max_tokens=3 (as revs unlearn)")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(handler=_check)
 
     unlearn = commands.add_parser(
         "unlearn", help="unlearn secrets with REVS, from a file of targets or a testbed",
@@ -395,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = unlearn.add_mutually_exclusive_group(required=True)
     source.add_argument("--targets", help=".csv or .jsonl file with columns prompt and secret")
-    source.add_argument("--dataset", choices=["ssn", "emails", "urls"],
+    source.add_argument("--dataset", choices=SYNTHETIC,
                         help="a testbed: unlearn the forget split of this dataset")
     unlearn.add_argument("--model", default=None,
                          help="local Hugging Face model folder (default: the embedded model)")
@@ -467,13 +531,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     sweep = commands.add_parser(
-        "sweep", help="choose a baseline's hyperparameters on the validation testbed",
+        "sweep", help="choose a method's hyperparameters on each dataset's validation testbed",
         description="Score each setting of the method's grid (revs.experiments.tuning.GRIDS) on "
-        "the SSN validation testbed (generator seed 1: no secret shared with the test testbeds) "
-        "and store the best, with every trial, in data/hparams/<method>-<model>.json; "
-        "revs evaluate then uses it.",
+        "each dataset's validation testbed (generator seed 1: no secret shared with the test "
+        "testbeds) and store the best, with every trial, in "
+        "data/hparams/<method>-<model>-<dataset>.json; revs evaluate (and revs unlearn "
+        "--dataset, for REVS) then use it.",
     )
-    sweep.add_argument("--method", nargs="+", required=True, help="baseline names")
+    sweep.add_argument("--method", nargs="+", required=True,
+                       help="method names (revs and the baselines)")
+    sweep.add_argument("--dataset", nargs="+", default=list(COMPARED), choices=COMPARED,
+                       help="validation testbeds to sweep on (default: all of them)")
     sweep.add_argument("--model", default=None,
                        help="local Hugging Face model folder (default: the embedded model)")
     sweep.set_defaults(handler=_sweep)

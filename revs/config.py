@@ -37,18 +37,13 @@ class REVSConfig:
     vocabulary. They are a starting point, not yet tuned for specificity on the SSN testbed.
     """
 
-    # --- which tokens of a secret (spec §2.1) ---
+    # --- which tokens of a secret (spec §2.1); which *part* of it is the data's token rule,
+    # carried by each record (revs.data.rules), not a setting of the method ---
     max_tokens: int | None = 2
     """Tokens unlearned per secret (paper: 2); ``None`` (or 0, as the official scripts) unlearns
     every candidate."""
     token_method: Literal["rarest", "frequent", "first", "last", "random"] = "rarest"
     """How candidates are ordered before keeping ``max_tokens`` (see :mod:`revs.targets`)."""
-    skip: tuple[str, ...] = ("-",)
-    """A token containing one of these strings is not unlearned (e-mails: ``("@", ".")``)."""
-    stop: tuple[str, ...] = ()
-    """A token containing one of these strings ends the secret (e-mails: ``("@",)``)."""
-    skip_whitespace: bool = True
-    """Skip tokens made only of whitespace (SmolLM2's lone space before digits)."""
 
     # --- neuron selection (spec §2.4) ---
     n_neurons: int = 30
@@ -221,12 +216,6 @@ def _check_types(config: REVSConfig) -> None:
         value = getattr(config, name)
         if not (isinstance(value, tuple) and len(value) == 2 and all(map(_is_int, value))):
             fail(name, "a (low, high) pair of integers, e.g. [30000, 45000]")
-    for name in ("skip", "stop"):
-        value = getattr(config, name)
-        if not (isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
-            fail(name, 'a list of strings, e.g. ["-"]')
-    if not isinstance(config.skip_whitespace, bool):
-        fail("skip_whitespace", "true or false")
     if config.layers is not None and not (isinstance(config.layers, tuple)
                                           and all(map(_is_int, config.layers))):
         fail("layers", "a list of layer indices, e.g. [3, 4, 5], or None")

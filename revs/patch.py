@@ -78,8 +78,14 @@ def target_hashes(targets: Sequence[Record], salt: bytes | None = None) -> dict:
     }
 
 
+_MOVED_TO_RECORDS = ("skip", "stop", "skip_whitespace")
+"""Token settings of patches made before the token rule became the records' (revs.data.rules):
+the edits they describe stay valid, so the settings are dropped when such a patch is read."""
+
+
 def _config_from_dict(values: dict) -> REVSConfig:
     fields = {f.name: f for f in dataclasses.fields(REVSConfig)}
+    values = {k: v for k, v in values.items() if k not in _MOVED_TO_RECORDS}
     unknown = set(values) - set(fields)
     if unknown:
         raise ValueError(f"unknown REVS settings {sorted(unknown)} (a patch from a newer revs?)")

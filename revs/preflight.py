@@ -25,8 +25,11 @@ __all__ = ["Targets", "check_settings", "check_targets", "model_facts", "not_pro
            "settings"]
 
 
-def settings(items: Sequence[str]) -> REVSConfig:
-    """A :class:`REVSConfig` from ``KEY=VALUE`` strings (JSON values; lists become tuples)."""
+def settings(items: Sequence[str], base: REVSConfig | None = None) -> REVSConfig:
+    """``base`` (default :class:`REVSConfig`) changed by ``KEY=VALUE`` strings.
+
+    Values are JSON; lists become tuples.
+    """
     known = {f.name for f in dataclasses.fields(REVSConfig)}
     values = {}
     for item in items:
@@ -41,7 +44,7 @@ def settings(items: Sequence[str]) -> REVSConfig:
             value = raw  # a bare string, e.g. --set score_method=contrastive
         values[key] = tuple(value) if isinstance(value, list) else value
     try:
-        return REVSConfig(**values)
+        return dataclasses.replace(base or REVSConfig(), **values)
     except (TypeError, ValueError) as error:
         raise ValueError(f"--set: {error}") from None
 

@@ -101,7 +101,7 @@ def plan_tokens(
 
     Raises:
         ValueError: no targets, duplicate targets, an empty secret, or a secret with nothing left
-            after the skip and stop rules; the message names the target.
+            by its token rule (``record.rule``); the message names the target.
     """
     if not targets:
         raise ValueError("no targets to unlearn: give at least one (prompt, secret) record")
@@ -131,8 +131,8 @@ def _contrast_activations(
     """Per planned token: ``[n_layers, n_contexts, d_mlp]`` activations on contrast contexts.
 
     A contrast context is a prefix of another secret (from ``targets`` or ``contrast``) before
-    any of its candidate tokens (every token the skip and stop rules leave, not only the
-    selected ones): where the model is about to write part of someone else's secret. Read once,
+    any of its candidate tokens (every token its rule leaves, not only the selected ones):
+    where the model is about to write part of someone else's secret. Read once,
     on the model as it is before editing.
     """
     pool = list(targets) + list(contrast)

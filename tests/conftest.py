@@ -207,7 +207,7 @@ class ByteTokenizer:
             ids = torch.tensor([ids])
         return type("Encoding", (), {"input_ids": ids})()
 
-    def decode(self, ids, skip_special_tokens=False):
+    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=None):
         return bytes(int(i) for i in ids).decode("latin-1")
 
     def batch_decode(self, rows, skip_special_tokens=False):

@@ -168,6 +168,28 @@ def test_patch_metadata_that_is_a_list_is_not_a_patch(tmp_path, capsys, no_weigh
     assert not (tmp_path / "out").exists()
 
 
+def test_a_rule_that_leaves_nothing_names_the_row_before_any_weights(tmp_path, capsys,
+                                                                     no_weights):
+    path = tmp_path / "mail.csv"
+    path.write_text("prompt,secret,rule\nMail Ann at,ann.k@fen.test,email\n"
+                    "Mail the desk at,@fen.test,email\n")
+    for command in (["unlearn", "--targets", str(path), "--out", str(tmp_path / "p")],
+                    ["check", "--targets", str(path)]):
+        message = _error(capsys, command)
+        assert "mail.csv, row 2: the 'email' rule finds nothing to unlearn" in message
+    assert _listing(tmp_path) == ["mail.csv"]
+
+
+def test_a_token_picked_for_most_secrets_is_warned_about_before_any_weights(tmp_path, capsys,
+                                                                           no_weights):
+    rows = [(f"Code {i}:", f"9{i}-9{i}") for i in range(3)]  # "9" is picked for all three
+    with pytest.raises(AssertionError, match="weights were loaded"):
+        main(["unlearn", "--targets", str(_targets(tmp_path, rows)), "--out",
+              str(tmp_path / "p.safetensors"), "--set", "max_tokens=1"])
+    err = capsys.readouterr().err
+    assert "revs: warning: the token '9' is picked for the secrets of 3 of the 3 subjects" in err
+
+
 # --- 5. secrets the model does not write are not edited unless asked ---------------------------
 
 

@@ -87,7 +87,7 @@ def test_shared_tokens_finds_retained_secrets_made_of_unlearned_tokens(byte_toke
 
 
 def test_ledger_compares_revs_with_the_paper_and_the_baselines():
-    from revs.report.ledger import ledger
+    from revs.report.ledger import disagreements, ledger
 
     paper = {"unlearning_score": 0.8958, "efficacy": 0.9888, "generality": 0.5,
              "specificity": 0.8217}
@@ -103,6 +103,10 @@ def test_ledger_compares_revs_with_the_paper_and_the_baselines():
     assert ssn["REVS's efficacy at k = 100"] and ssn["REVS's specificity"]
     assert not ssn["REVS's generality at k = 100"]  # 0.5 is far from the paper's 0.8967
     assert not ssn["REVS has the highest or second-highest resistance score"]  # third
+    assert not ssn["REVS has the highest resistance score of all methods"]
+    assert table.loc[("ssn", "REVS's specificity"), "ours_is"] == "equal"
+    words = disagreements(ledger(_results(scores)))
+    assert words == "REVS's generality at k = 100 on ssn (ours lower)"
     assert table.loc["emails"].agrees.isna().all()  # nothing measured there
     assert table.loc[("ssn", "REVS's efficacy at k = 100"), "paper"] == "0.989 ± 0.013"
 

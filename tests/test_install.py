@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Read at run time by the package (each through revs.resources.data_path).
 RUNTIME_FILES = [("natural", "natural.csv"), ("paper", "revs-llama3-8b.csv"),
                  ("results", "comparison-smollm2-135m.json"),
-                 ("hparams", "memit-smollm2-135m.json")]
+                 ("hparams", "memit-smollm2-135m-ssn.json")]
 
 
 def test_every_subpackage_goes_into_the_wheel():

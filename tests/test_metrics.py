@@ -125,7 +125,7 @@ def test_sequence_scores_on_a_tiny_model(arch, byte_tokenizer):
     scores = sequence_scores(model, byte_tokenizer, RECORDS, SCORE_CONFIG, k=k, layers=layers)
     assert scores.shape == (len(RECORDS), len(layers))
     for i, record in enumerate(RECORDS):
-        tokens = select_target_tokens(byte_tokenizer, record, skip=SCORE_CONFIG.skip)
+        tokens = select_target_tokens(byte_tokenizer, record)
         assert len(tokens) == (1 if record.subject == "c" else 2)
         for j, layer in enumerate(layers):
             per_token = [_lens_rank(model, t, layer) / k for t in tokens]

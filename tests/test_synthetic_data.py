@@ -2,12 +2,14 @@
 
 import re
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from revs.data.emails import generate_email_records
+from revs.data.handles import ROLES
 from revs.data.people import FIRST_NAMES, LAST_NAMES
 from revs.data.records import load_records, split_records
 from revs.data.ssn import generate_ssn_records, is_issuable_ssn
@@ -17,11 +19,15 @@ GENERATORS = {
     "ssn": generate_ssn_records,
     "emails": generate_email_records,
     "urls": generate_url_records,
+    "emails-hard": partial(generate_email_records, style="hard"),
+    "urls-hard": partial(generate_url_records, style="hard"),
 }
+RULE_OF = {"ssn": "ssn", "emails": "email", "urls": "url", "emails-hard": "email",
+           "urls-hard": "url"}
 DATA = Path(__file__).resolve().parent.parent / "data"
 SEEDS = (0, 1, 2, 17, 2024)
 # Written out here rather than imported, so that the test checks the generators' own list.
-RESERVED = ("example.com", "example.org", "example.net", "test", "invalid")
+RESERVED = ("example.com", "example.org", "example.net", "test", "example", "invalid")
 
 
 def _reserved(host: str) -> bool:
@@ -101,23 +107,28 @@ def test_ssns_are_never_issued(seed):
         assert not is_issuable_ssn(record.secret)
 
 
+@pytest.mark.parametrize("style", ["realistic", "hard"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_email_addresses_are_at_reserved_domains_absent_from_the_context(seed):
-    groups = _by_subject(generate_email_records(40, seed=seed))
+def test_email_addresses_are_at_reserved_domains_absent_from_the_context(seed, style):
+    groups = _by_subject(generate_email_records(40, seed=seed, style=style))
     for records in groups.values():
         local, domain = records[0].secret.split("@")
-        assert re.fullmatch(r"[a-z0-9_]+", local)
+        assert re.fullmatch(r"[a-z0-9_]+" if style == "hard" else r"[a-z][a-z0-9_.]+[a-z0-9]",
+                            local)
         assert _reserved(domain), domain
         for record in records:
             assert domain.lower() not in record.prompt.lower()
             assert local not in record.prompt.lower()
 
 
+@pytest.mark.parametrize("style", ["realistic", "hard"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_email_local_part_is_not_derived_from_the_name_or_organisation(seed):
+def test_email_local_part_is_not_derived_from_the_name_or_organisation(seed, style):
     name_words = set(FIRST_NAMES) | set(LAST_NAMES)
-    for records in _by_subject(generate_email_records(40, seed=seed)).values():
+    for records in _by_subject(generate_email_records(40, seed=seed, style=style)).values():
         local = records[0].secret.split("@")[0]
+        if style == "realistic" and records[0].subject.startswith("org-"):
+            local = local.split(".", 1)[1]  # "bookings.kestrel": the role is a generic word
         words = {w for r in records for w in re.findall(r"[A-Za-z]{3,}", r.prompt)}
         names = words & name_words
         assert names or records[0].subject.startswith("org-")
@@ -129,8 +140,38 @@ def test_email_local_part_is_not_derived_from_the_name_or_organisation(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_urls_are_short_at_reserved_hosts_with_unguessable_tokens(seed):
+def test_realistic_addresses_share_no_word_between_subjects(seed):
+    for generate in (generate_email_records, generate_url_records):
+        secrets = [records[0].secret for records in _by_subject(generate(40, seed=seed)).values()]
+        # A shared mailbox's role ("bookings.kestrel") is a generic word, shared as in life.
+        words = [set(re.findall(r"[a-z]{4,}", s.split("@")[0].split(".")[-1] if "@" in s
+                                and s.split(".")[0] in ROLES else s.split("@")[0] if "@" in s
+                                else s.rsplit("/", 1)[1])) for s in secrets]
+        for i, mine in enumerate(words):  # what the rule unlearns is each subject's own
+            assert mine and not mine & set().union(*words[:i], *words[i + 1:]), secrets[i]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_realistic_urls_at_reserved_hosts_end_in_a_slug_absent_from_the_context(seed):
     for records in _by_subject(generate_url_records(40, seed=seed)).values():
+        url = records[0].secret
+        parts = urlsplit(url)
+        assert parts.scheme == "https" and not parts.query and not parts.fragment
+        assert _reserved(parts.hostname), url
+        assert len(url) <= 56
+        slug = parts.path.rsplit("/", 1)[1]
+        assert re.fullmatch(r"[a-z]+-[a-z]+(-(20\d\d|v\d))?", slug), url
+        for record in records:
+            assert parts.hostname not in record.prompt.lower()
+            capitalized = re.findall(r"[A-Z][A-Za-z]{2,}", record.prompt)
+            own = slug + " " + parts.hostname.split(".")[-2]  # the site's own name
+            for word in re.findall(r"[a-z]{3,}", own):
+                assert not any(_trigrams(word) & _trigrams(c) for c in capitalized), (word, url)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_urls_are_short_at_reserved_hosts_with_unguessable_tokens(seed):
+    for records in _by_subject(generate_url_records(40, seed=seed, style="hard")).values():
         url = records[0].secret
         parts = urlsplit(url)
         assert parts.scheme == "https" and not parts.query and not parts.fragment
@@ -145,9 +186,11 @@ def test_urls_are_short_at_reserved_hosts_with_unguessable_tokens(seed):
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_committed_csv_is_the_generators_output(name):
-    path = DATA / name / f"{name}.csv"
+    folder = name.removesuffix("-hard")
+    path = DATA / folder / f"{name}.csv"
     assert load_records(path) == GENERATORS[name](40, seed=0)
-    assert (DATA / name / "README.md").is_file()
+    assert {r.rule for r in load_records(path)} == {RULE_OF[name]}
+    assert (DATA / folder / "README.md").is_file()
 
 
 def test_generators_need_two_subjects(generator):
@@ -179,3 +222,20 @@ def test_load_dataset_names_and_errors(tmp_path):
     path.write_text("prompt\nonly a prompt\n")
     with pytest.raises(ValueError, match="missing column"):
         load_dataset(str(path))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_datasheets_print_each_datasets_token_sharing(name):
+    from revs.model import load_tokenizer
+    from revs.sharing import token_sharing
+
+    text = " ".join((DATA / name.removesuffix("-hard") / "README.md").read_text().split())
+    if name.endswith("-hard"):
+        text = text[text.index("**The hard variant**"):]
+    figure = r"(\d\.\d\d)"
+    stated = re.search(rf"[Ss]plit seeds 0, 1, 2\)?: {figure}, {figure}, {figure}", text).groups()
+    tokenizer = load_tokenizer()
+    records = GENERATORS[name](40, seed=0)
+    measured = [f"{token_sharing(tokenizer, split_records(records, s)):.2f}" for s in (0, 1, 2)]
+    assert list(stated) == measured

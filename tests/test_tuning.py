@@ -1,49 +1,71 @@
-"""Swept hyperparameters: stored as data, read back as the method's config, tuned on secrets the
-test tables never score."""
+"""Swept hyperparameters: stored as data, read back as the method's config, tuned per dataset on
+secrets the test tables never score."""
 
 import dataclasses
 import json
 
 import pytest
 
+from revs.config import REVSConfig
 from revs.data import load_dataset
 from revs.experiments import tuning
 from revs.methods import get_method
 from revs.methods.memit import MEMITConfig
 
 
-def test_validation_testbed_shares_no_secret_with_the_test_testbed():
-    validation = tuning.validation_records()
-    test = load_dataset("ssn")
+@pytest.mark.parametrize("dataset", tuning.VALIDATION_DATASETS)
+def test_each_validation_testbed_shares_no_secret_with_its_test_testbed(dataset):
+    validation = tuning.validation_records(dataset)
+    test = load_dataset(dataset)
     assert not {r.target for r in validation} & {r.target for r in test}
     assert not {r.prompt for r in validation} & {r.prompt for r in test}
+    assert {r.rule for r in validation} == {r.rule for r in test}  # the same kind of secret
+    with pytest.raises(ValueError, match="no validation testbed for 'natural'"):
+        tuning.validation_records("natural")
 
 
-def test_tuned_config_reads_what_a_sweep_stores(tmp_path, monkeypatch):
+def test_tuned_config_reads_what_a_sweep_stores_for_its_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
     assert tuning.tuned_config("memit") is None
     chosen = dataclasses.replace(MEMITConfig(), v_lr=2.0, layers=(2, 3))
-    (tmp_path / "memit-smollm2-135m.json").write_text(
+    (tmp_path / "memit-smollm2-135m-ssn.json").write_text(
         json.dumps({"config": dataclasses.asdict(chosen)}))
     assert tuning.tuned_config("memit") == chosen
+    assert tuning.tuned_config("memit", dataset="emails") is None  # swept on SSNs only
+    assert tuning.tuned_config("memit", dataset="emails-hard") == chosen  # no sweep of its own
     assert tuning.tuned_config("memit", "/models/other-model") is None
+    revs = REVSConfig(n_neurons=10)
+    (tmp_path / "revs-smollm2-135m-emails.json").write_text(
+        json.dumps({"config": dataclasses.asdict(revs)}))
+    assert tuning.tuned_config("revs", dataset="emails") == revs
+    assert tuning.tuned_config("random-neurons", dataset="emails") == revs  # the placebo's too
 
 
 @pytest.mark.parametrize("path", sorted(tuning.HPARAMS_DIR.glob("*.json")), ids=lambda p: p.name)
 def test_every_stored_sweep_is_a_valid_config_with_its_trials(path):
     stored = json.loads(path.read_text())
-    config = tuning.tuned_config(stored["method"])
+    dataset = stored["validation"]["dataset"]
+    assert path.name == f"{stored['method']}-{stored['model']}-{dataset}.json"
+    config = tuning.tuned_config(stored["method"], dataset=dataset)
     assert type(config) is type(get_method(stored["method"]).default_config())
-    assert stored["trials"] and stored["validation"] == tuning.VALIDATION
+    assert stored["trials"] and stored["validation"] == {"dataset": dataset, **tuning.VALIDATION}
     best = max(t["scores"]["unlearning_score"] for t in stored["trials"])
     chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
     assert chosen["scores"]["unlearning_score"] == best
 
 
-def test_every_baseline_has_a_sweep_grid_of_real_settings():
+def test_every_method_has_a_sweep_grid_of_real_settings_of_the_same_size():
     for method, grid in tuning.GRIDS.items():
-        default = get_method(method).default_config()
         for overrides in grid:
-            dataclasses.replace(default, **overrides)  # unknown names would raise
-    assert set(tuning.GRIDS) == {"ft-l", "memit", "npo-kl", "rmu", "max-entropy",
+            tuning.resolve(method, overrides, 49_152)  # unknown names would raise
+    assert set(tuning.GRIDS) == {"revs", "ft-l", "memit", "npo-kl", "rmu", "max-entropy",
                                  "head-projection"}
+    assert {len(grid) for grid in tuning.GRIDS.values()} == {4}
+
+
+def test_the_llama3_entry_scales_the_papers_bands_to_the_vocabulary():
+    config = tuning.resolve("revs", tuning.LLAMA3, 49_152)
+    assert config == REVSConfig().with_relative_bands(49_152)
+    assert config.neuron_band == (34_491, 38_323)
+    with pytest.raises(ValueError, match="no rank bands"):
+        tuning.resolve("memit", tuning.LLAMA3, 49_152)

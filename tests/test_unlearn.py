@@ -80,7 +80,7 @@ def test_token_reports(arch, byte_tokenizer):
     model = build_tiny_model(arch)
     fingerprint = model_fingerprint(model)
     planned = [(i, t) for i, record in enumerate(TARGETS)
-               for t in select_target_tokens(byte_tokenizer, record, skip=FORCE.skip)]
+               for t in select_target_tokens(byte_tokenizer, record)]
     ranks_before = [_output_rank(model, t) for _, t in planned]
 
     result = _run(model, byte_tokenizer)

@@ -8,16 +8,28 @@ footer), the passage's template drawn from several per kind. Every fourth subjec
 the text before the address and ends with a word or a colon; the target is always ``" " + address``
 (one space, then the address: no ``<`` or ``mailto:`` forms, so the separator rule has no cases).
 
-The local part of an address is a random handle (a word with digits, or random letters and digits)
-that shares no run of three letters with any capitalized word of the subject's five prompts (the
-person's name, the organisation, the title...), and the domain never appears in a prompt: the
-address cannot be inferred from its context, only memorized.
+Two styles of address (``style``):
+
+- ``"realistic"`` (the default, dataset ``emails``): built like real ones
+  (:mod:`.handles`): a person's local part is a name-like handle in a common shape
+  (``elowen.marchbank``, ``emarchbank``, ``elowen_marchbank``...), an organisation's a role and a
+  word (``bookings.kestrel``), each at the subject's own organisation's domain
+  (``brackenfold-trust.test``); no two subjects share a word.
+- ``"hard"`` (dataset ``emails-hard``, the testbed of the first comparison): a random handle (a
+  word with digits, two letters and digits, or random letters and digits) at one of a dozen
+  shared domains (``example.com``, ``mail.example.com``...): its tokens are single letters,
+  digits and domain pieces that every other address holds too.
+
+Either way no part of the address shares a run of three letters with a capitalized word of the
+subject's five prompts (the person's name, the organisation, the title...), and the domain never
+appears in a prompt: the address cannot be inferred from its context, only memorized. Every
+record carries the ``email`` token rule (:mod:`.rules`): the local part is what is unlearned.
 
 No real address can appear: every domain is reserved by RFC 2606 / RFC 6761 and can never be
-registered (``example.com``, ``example.org``, ``example.net`` and their subdomains, and hosts under
-``.test`` or ``.invalid``). People's names are random first/last pairs (see :mod:`.people`) and
-organisation names random pairs of an invented stem and a sector, so any match with a real person
-or organisation is a coincidence.
+registered (``example.com``, ``example.org``, ``example.net`` and their subdomains, and hosts
+under ``.test``, ``.example`` or ``.invalid``). People's names are random first/last pairs (see
+:mod:`.people`) and organisation names random pairs of an invented stem and a sector, so any
+match with a real person or organisation is a coincidence.
 """
 
 from __future__ import annotations
@@ -25,13 +37,15 @@ from __future__ import annotations
 import random
 import re
 import string
+from typing import Literal
 
+from . import handles
 from .people import fictional_names, random_date
 from .records import Record
 
 __all__ = ["EMAIL_KINDS", "RESERVED_DOMAINS", "generate_email_records", "is_reserved_domain"]
 
-RESERVED_DOMAINS = ("example.com", "example.org", "example.net", "test", "invalid")
+RESERVED_DOMAINS = ("example.com", "example.org", "example.net", "test", "example", "invalid")
 """Domains no one can register (RFC 2606, RFC 6761): each address's domain is one of these or
 lies under one of them."""
 
@@ -176,12 +190,24 @@ def _context_trigrams(prompts: list[str]) -> set[str]:
     return grams
 
 
-def generate_email_records(n_subjects: int = 40, seed: int = 0) -> list[Record]:
+def _realistic_address(rng: random.Random, pools: dict, is_org: bool,
+                       context: set[str]) -> tuple[str, str]:
+    """A local part and a domain built like real ones, from words no other subject uses."""
+    if is_org:
+        handle = handles.organisation_handle(rng, pools["slugs"], context)
+    else:
+        handle = handles.person_handle(rng, pools["given"], pools["family"], context)
+    return handle, handles.organisation_domain(rng, pools["places"], context)
+
+
+def generate_email_records(n_subjects: int = 40, seed: int = 0, *,
+                           style: Literal["realistic", "hard"] = "realistic") -> list[Record]:
     """``n_subjects`` x 5 records (one per kind in :data:`EMAIL_KINDS`), deterministic per ``seed``.
 
     Args:
         n_subjects: How many people and organisations; each gets one unique address.
         seed: Seed of the local RNG that draws names, templates, fillers and addresses.
+        style: ``"realistic"`` addresses or the ``"hard"`` random ones (see the module).
 
     Returns:
         The records, subject by subject (``person-00``, ``person-01``, ``person-02``,
@@ -193,7 +219,10 @@ def generate_email_records(n_subjects: int = 40, seed: int = 0) -> list[Record]:
     """
     if n_subjects < 2:
         raise ValueError("need at least 2 subjects (one to forget, one to retain)")
+    if style not in ("realistic", "hard"):
+        raise ValueError(f"unknown style {style!r}: choose 'realistic' or 'hard'")
     rng = random.Random(seed)
+    pools = handles.pools(random.Random(f"{seed}-addresses")) if style == "realistic" else None
     n_orgs = sum(_is_organisation(i) for i in range(n_subjects))
     people = iter(fictional_names(n_subjects - n_orgs, rng))
     organisations = iter(_organisation_names(n_orgs, rng))
@@ -217,17 +246,21 @@ def generate_email_records(n_subjects: int = 40, seed: int = 0) -> list[Record]:
             for kind in EMAIL_KINDS
         ]
         context = _context_trigrams(prompts)
-        while True:
-            handle = _random_handle(rng, used_words)
-            if handle not in used_handles and not _trigrams(handle) & context:
-                break
+        if pools is not None:
+            handle, domain = _realistic_address(rng, pools, is_org, context)
+        else:
+            while True:
+                handle = _random_handle(rng, used_words)
+                if handle not in used_handles and not _trigrams(handle) & context:
+                    break
+            if handle.rstrip(string.digits) in _HANDLE_WORDS:  # "heron83": no other "heron..."
+                used_words.add(handle.rstrip(string.digits))
+            domain = rng.choice(_DOMAIN_PATTERNS).format(w=rng.choice(_HOST_WORDS))
         used_handles.add(handle)
-        if handle.rstrip(string.digits) in _HANDLE_WORDS:  # "heron83": no other "heron..."
-            used_words.add(handle.rstrip(string.digits))
-        domain = rng.choice(_DOMAIN_PATTERNS).format(w=rng.choice(_HOST_WORDS))
         subject = f"{'org' if is_org else 'person'}-{i:02d}"
         records.extend(
-            Record(subject=subject, kind=kind, prompt=prompt, target=f" {handle}@{domain}")
+            Record(subject=subject, kind=kind, prompt=prompt, target=f" {handle}@{domain}",
+                   rule="email")
             for kind, prompt in zip(EMAIL_KINDS, prompts, strict=True)
         )
     return records

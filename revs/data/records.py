@@ -14,8 +14,10 @@ import io
 import json
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .rules import DEFAULT_RULE, get_rule
 
 __all__ = ["Record", "Split", "load_records", "located_records", "records_digest", "save_records",
            "split_records"]
@@ -33,6 +35,12 @@ class Record:
     """The text before the secret, exactly as the model reads it."""
     target: str
     """The exact continuation: the secret with its leading separator (usually one space)."""
+    rule: str = field(default=DEFAULT_RULE, kw_only=True)
+    """The name of the secret's token rule (:data:`revs.data.rules.RULES`): which part of it
+    every method unlearns and every score reads."""
+
+    def __post_init__(self):
+        get_rule(self.rule)  # an unknown name fails here, not in the middle of a run
 
     @property
     def secret(self) -> str:
@@ -92,19 +100,26 @@ def split_records(records: Sequence[Record], seed: int, n_forget: int | None = N
     )
 
 
-_COLUMNS = [f.name for f in fields(Record)]
+_COLUMNS = ["subject", "kind", "prompt", "target"]
+"""The columns a records file must have; ``rule`` is optional (default :data:`DEFAULT_RULE`)."""
+_WRITTEN = [*_COLUMNS, "rule"]
 
 
 def save_records(records: Iterable[Record], path: str | Path) -> None:
-    """Write records to a CSV file with columns ``subject, kind, prompt, target``."""
+    """Write records to a CSV file with columns ``subject, kind, prompt, target, rule``."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=_WRITTEN, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(asdict(r) for r in records)
+        writer.writerows({c: asdict(r)[c] for c in _WRITTEN} for r in records)
 
 
 def load_records(path: str | Path) -> list[Record]:
     """Read records from a CSV, JSONL or JSON file (columns ``subject, kind, prompt, target``).
+
+    An optional column ``rule`` names each secret's token rule (``ssn``, ``email``, ``url`` or
+    ``secret``, see :mod:`revs.data.rules`; default ``secret``); a rule that finds nothing to
+    unlearn in a row's secret (an e-mail rule on a string without a local part) is an error
+    naming the row.
 
     A file with only ``prompt`` and ``secret`` columns (a practitioner's list of secrets) is also
     accepted: each row becomes its own subject, with target ``" " + secret``. The format is the
@@ -206,7 +221,7 @@ def _record(name: str, where: str, index: int, row: object) -> Record:
         if row["secret"] is None:
             raise ValueError(f"{name}, {where}: the secret is missing")
         row = {"subject": f"row-{index}", "kind": "user", "prompt": row.get("prompt"),
-               "target": " " + row["secret"].strip()}
+               "target": " " + row["secret"].strip(), "rule": row.get("rule")}
     missing = [c for c in _COLUMNS if row.get(c) is None]
     if missing:
         raise ValueError(
@@ -217,7 +232,17 @@ def _record(name: str, where: str, index: int, row: object) -> Record:
         raise ValueError(f"{name}, {where}: the secret is empty")
     if not row["prompt"].strip():
         raise ValueError(f"{name}, {where}: the prompt is empty: give the text before the secret")
-    return Record(**{c: row[c] for c in _COLUMNS})
+    rule = (row.get("rule") or "").strip() or DEFAULT_RULE
+    try:
+        token_rule = get_rule(rule)
+    except ValueError as error:
+        raise ValueError(f"{name}, {where}: {error}") from None
+    if token_rule.span(row["target"].strip()) is None:
+        raise ValueError(
+            f"{name}, {where}: the {rule!r} rule finds nothing to unlearn in this secret "
+            f"({token_rule.description}): fix the secret, or give the row another rule"
+        )
+    return Record(**{c: row[c] for c in _COLUMNS}, rule=rule)
 
 
 def records_digest(records: Iterable[Record]) -> str:

@@ -97,5 +97,5 @@ def generate_ssn_records(n_people: int = 40, seed: int = 0) -> list[Record]:
                 employer=rng.choice(_EMPLOYERS), bank=rng.choice(_BANKS),
             )
             records.append(Record(subject=f"person-{i:02d}", kind=kind, prompt=prompt,
-                                  target=" " + ssn))
+                                  target=" " + ssn, rule="ssn"))
     return records

@@ -9,31 +9,48 @@ a project's workspace (``project-01``, ``project-05``...) and a person's meeting
 (``person-03``, ``person-07``...). The prompt is the text before the URL and ends with a colon or a
 word; the target is always ``" " + url``.
 
-A URL is ``https://`` + a host + a short path prefix + a random token (6 to 10 base62 or hex
-characters), at most :data:`MAX_URL_LENGTH` characters so that a small model can memorize it in a
-few epochs. Neither the host nor the token appears in any prompt: the URL cannot be inferred from
-its context, only memorized.
+Two styles of URL (``style``), both at most :data:`MAX_URL_LENGTH` characters so that a small
+model can memorize them in a few epochs:
+
+- ``"realistic"`` (the default, dataset ``urls``): built like real links (:mod:`.handles`):
+  ``https://`` + a site of the subject's own organisation (``wiki.brackenfold-trust.test``) + a
+  section (``/docs/``, ``/p/``...) + a slug of words (``lantern-quartz-2019``); no two subjects
+  share a slug word.
+- ``"hard"`` (dataset ``urls-hard``, the testbed of the first comparison): a host among a few
+  dozen shared ones (``docs.example.com``...), a short path prefix and a random token (6 to 10
+  base62 or hex characters).
+
+Neither the host nor the slug or token shares a run of three letters with a capitalized word of
+a prompt (realistic) or appears in one (hard): the URL cannot be inferred from its context, only
+memorized. Every record carries the ``url`` token rule (:mod:`.rules`): the last path segment is
+what is unlearned.
 
 No real URL can appear: every host is reserved by RFC 2606 / RFC 6761 and can never be registered
-(``example.com``, ``example.org``, ``example.net`` and their subdomains, hosts under ``.test`` or
-``.invalid``). Names of people are random first/last pairs (see :mod:`.people`); project names are
-code words.
+(``example.com``, ``example.org``, ``example.net`` and their subdomains, hosts under ``.test``,
+``.example`` or ``.invalid``). Names of people are random first/last pairs (see
+:mod:`.people`); project names are code words.
 """
 
 from __future__ import annotations
 
 import random
 import string
+from typing import Literal
 from urllib.parse import urlsplit
 
+from . import handles
 from .emails import is_reserved_domain
 from .people import fictional_names, random_date
 from .records import Record
 
-__all__ = ["MAX_URL_LENGTH", "URL_KINDS", "generate_url_records", "is_reserved_url"]
+__all__ = ["MAX_REALISTIC_LENGTH", "MAX_URL_LENGTH", "URL_KINDS", "generate_url_records",
+           "is_reserved_url"]
 
 MAX_URL_LENGTH = 45
-"""The longest URL the generator makes, in characters."""
+"""The longest ``hard`` URL the generator makes, in characters."""
+MAX_REALISTIC_LENGTH = 56
+"""The longest ``realistic`` URL: words take more characters than random ones (not more
+tokens)."""
 
 _PROJECTS = (
     "Larkspur Bluefin Quarry Saltmarsh Driftwood Tamarack Foxglove Halcyon Ironbark Kingfisher "
@@ -139,12 +156,14 @@ def _items(n_subjects: int, rng: random.Random) -> list[tuple[str, str, str]]:
     return items
 
 
-def generate_url_records(n_subjects: int = 40, seed: int = 0) -> list[Record]:
+def generate_url_records(n_subjects: int = 40, seed: int = 0, *,
+                         style: Literal["realistic", "hard"] = "realistic") -> list[Record]:
     """``n_subjects`` x 5 records (one per kind in :data:`URL_KINDS`), deterministic per ``seed``.
 
     Args:
         n_subjects: How many documents, workspaces and people; each gets one unique URL.
         seed: Seed of the local RNG that draws items, templates, fillers and URLs.
+        style: ``"realistic"`` links or the ``"hard"`` random ones (see the module).
 
     Returns:
         The records, subject by subject (``doc-00``, ``project-01``, ``doc-02``, ``person-03``...),
@@ -156,7 +175,10 @@ def generate_url_records(n_subjects: int = 40, seed: int = 0) -> list[Record]:
     """
     if n_subjects < 2:
         raise ValueError("need at least 2 subjects (one to forget, one to retain)")
+    if style not in ("realistic", "hard"):
+        raise ValueError(f"unknown style {style!r}: choose 'realistic' or 'hard'")
     rng = random.Random(seed)
+    pools = handles.pools(random.Random(f"{seed}-links")) if style == "realistic" else None
     items = _items(n_subjects, rng)
     # People who share and read the links: a pool distinct from the meeting rooms' owners.
     room_owners = {item.removesuffix("'s meeting room") for kind, item, _ in items
@@ -165,20 +187,27 @@ def generate_url_records(n_subjects: int = 40, seed: int = 0) -> list[Record]:
     urls: list[str] = []
     records = []
     for i, (kind, item, project) in enumerate(items):
-        url = _random_url(kind, rng)
-        while url in urls:
+        if pools is None:
             url = _random_url(kind, rng)
-        urls.append(url)
+            while url in urls:
+                url = _random_url(kind, rng)
+            urls.append(url)
         owner = rng.choice(staff)  # who shares the link (not the room's owner: less repetition)
+        prompts = []
         for url_kind in URL_KINDS:
             peer = rng.choice([n for n in staff if n != owner])
-            prompt = rng.choice(TEMPLATES[url_kind]).format(
+            prompts.append(rng.choice(TEMPLATES[url_kind]).format(
                 item=item, Item_cap=item[0].upper() + item[1:], owner=owner, peer=peer,
                 peer_first=peer.split()[0], project=project, project_upper=project.upper(),
                 date=random_date(rng), time=f"{rng.randint(8, 17):02d}:{rng.randrange(60):02d}",
                 channel=rng.choice(_CHANNELS), topic=rng.choice(_TOPICS),
                 ticket=rng.randint(100, 9999),
-            )
-            records.append(Record(subject=f"{kind}-{i:02d}", kind=url_kind, prompt=prompt,
-                                  target=" " + url))
+            ))
+        if pools is not None:  # drawn after the prompts, to be checked against them
+            url = handles.realistic_url(rng, pools, handles.prompt_words(prompts),
+                                        MAX_REALISTIC_LENGTH)
+            urls.append(url)
+        records.extend(Record(subject=f"{kind}-{i:02d}", kind=url_kind, prompt=prompt,
+                              target=" " + url, rule="url")
+                       for url_kind, prompt in zip(URL_KINDS, prompts, strict=True))
     return records

@@ -171,7 +171,8 @@ def sequence_scores(
     The tokens are those :func:`revs.unlearn` edits under ``config``, keyed by position (fixes
     §8.2 #2 and #3). ``layers`` default to the last one; ``two_sided`` adds the official bottom
     check (:func:`capped_rank_score` with ``d_vocab``). Returns ``[n_records, n_layers_asked]``:
-    1 means no selected token of the secret is within the top ``k`` at that layer.
+    1 means at least one selected token of the secret is outside the top ``k`` at that layer
+    (the max over tokens, as the official score), 0 that every one of them is the top token.
     """
     ranks = secret_ranks(model, tokenizer, records, config, layers=layers)
     return ranks.scores(k, two_sided=two_sided)

@@ -79,12 +79,13 @@ black-box extraction rate."""
 
 
 def scored_config(config: Any = None) -> REVSConfig:
-    """The token rule of every score, whatever method made the edit (spec §4.2).
+    """The token choice of every score, whatever method made the edit (spec §4.2).
 
-    Which tokens of a secret efficacy, generality and the attacks read: REVS's own skip, stop
-    and ``max_tokens`` settings when the method is REVS (else the defaults), always with the
-    ``rarest`` ordering, as the official scores: so every method, and every variant of REVS in
-    an ablation, is judged on the same tokens of the same secrets.
+    Which tokens of a secret efficacy, generality and the attacks read: the part of it that the
+    record's own token rule allows (``record.rule``, :mod:`revs.data.rules`: the same for every
+    method), and of those REVS's ``max_tokens`` when the method is REVS (else the default, 2),
+    always with the ``rarest`` ordering, as the official scores: so every method, and every
+    variant of REVS in an ablation, is judged on the same tokens of the same secrets.
     """
     base = config if isinstance(config, REVSConfig) else REVSConfig()
     return dataclasses.replace(base, token_method="rarest")

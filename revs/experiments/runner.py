@@ -23,18 +23,19 @@ import torch
 from torch import nn
 
 from ..config import REVSConfig
-from ..data import load_dataset
+from ..data import SYNTHETIC, load_dataset
 from ..data.records import Record, records_digest, split_records
 from ..evaluation.metrics import emitted, generality
 from ..evaluation.scoring import EvalSettings, score_model, scored_config, scores_at
 from ..methods import MethodRun, get_method
 from ..model import EMBEDDED_MODEL, cache_dir, load_model
 from ..patch import Patch, load_patch
+from ..sharing import crowded_tokens, token_sharing
 from ..unlearn import unlearn
 from ..vocab import vocab_projection
 from .results import Results, cache_key, check_thresholds, package_versions, rows_for
 from .testbed import memorize
-from .tuning import tuned_config
+from .tuning import tuned_config, tuned_on
 
 __all__ = ["TESTBEDS", "evaluate", "evaluate_run", "unlearn_testbed"]
 
@@ -60,7 +61,8 @@ def unlearn_testbed(
     Args:
         dataset: ``ssn``, ``emails`` or ``urls`` (see :func:`revs.data.load_dataset`).
         seed: seed of the forget / generality / retain split (spec §5.1).
-        config: REVS settings (default :class:`REVSConfig`).
+        config: REVS settings (default: those ``revs sweep --method revs`` chose for this
+            dataset, :func:`revs.experiments.tuning.tuned_config`, else :class:`REVSConfig`).
         model: the base model the testbed fine-tunes (default: the embedded one).
         settings: subjects, forget count and greedy tokens (default :class:`EvalSettings`; its
             ``ks`` are replaced by ``k``).
@@ -72,15 +74,20 @@ def unlearn_testbed(
         A flat dict: ``efficacy``, ``generality`` (worst layer, as the official code),
         ``generality_output`` (model output only), ``specificity``, ``unlearning_score``,
         ``leaked_forget`` / ``leaked_generality`` (records whose secret greedy decoding still
-        emits), ``seconds_per_target``, edit counts, forward passes and the settings.
+        emits), the records' token ``rule``, ``token_sharing``
+        (:func:`revs.sharing.token_sharing`), ``warnings`` (tokens picked for more than half of
+        the secrets), ``seconds_per_target``, edit counts, forward passes and the settings.
     """
     settings = dataclasses.replace(settings or EvalSettings(), ks=(k,))
     records = load_dataset(dataset, n_subjects=settings.n_subjects)
     memorized = memorize(records, base_model=model)
     model_, tokenizer = memorized.model, memorized.tokenizer
-    config = config or REVSConfig()
+    config = config or tuned_config("revs", model, dataset) or REVSConfig()
     split = split_records(records, seed, n_forget=settings.n_forget)
     before_retain = emitted(model_, tokenizer, split.retain, max_new_tokens=settings.max_new_tokens)
+    crowded = crowded_tokens(tokenizer, split.forget, config)
+    for message in crowded:
+        logger.warning(message)
     result = unlearn(model_, tokenizer, split.forget, config, progress=progress)
     if patch_path:
         result.patch.save(patch_path)
@@ -107,6 +114,9 @@ def unlearn_testbed(
         "n_generality": len(split.generality),
         "n_retain": len(split.retain),
         "retain_emitted_before": int(before_retain.sum()),
+        "rule": sorted({r.rule for r in records}),
+        "token_sharing": token_sharing(tokenizer, split, config),
+        "warnings": crowded,
         "seconds": result.seconds,
         "seconds_per_target": result.seconds / len(split.forget),
         "forward_passes": result.forward_passes,
@@ -121,7 +131,7 @@ def unlearn_testbed(
 
 # ---- evaluation of any method over seeds (spec §4) ----------------------------------------------
 
-TESTBEDS = ("ssn", "emails", "urls")
+TESTBEDS = SYNTHETIC
 """Datasets scored on a model fine-tuned to memorize them (:func:`.testbed.memorize`); any other
 dataset (``natural``, a file) is scored on the model as loaded."""
 
@@ -207,8 +217,9 @@ def evaluate(
             ``.jsonl`` file of records the model already reproduces.
         seeds: split seeds; one run each.
         model: base model to load (default: the embedded one).
-        config: the method's settings (default: those its sweep chose for this model,
-            :func:`revs.experiments.tuning.tuned_config`, else its defaults).
+        config: the method's settings (default: those its sweep chose for this model on this
+            dataset, :func:`revs.experiments.tuning.tuned_config`, else its defaults; the run
+            records which as ``config_source``).
         patch: a saved patch to apply instead of running the method.
         settings: how to score (default :class:`EvalSettings`).
         use_cache: reuse a run's result from ``<cache>/results`` when every input is the same.
@@ -221,14 +232,18 @@ def evaluate(
     records = load_dataset(dataset, n_subjects=settings.n_subjects)
     loaded = load_patch(patch) if patch is not None else None
     name = dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
+    source = "given"
     if config is None:
-        # Swept settings (data/hparams) when the method was tuned for this model, else defaults.
-        config = tuned_config(method, model) or get_method(method).default_config()
+        # Swept settings (data/hparams) when the method was tuned for this model and dataset.
+        config = tuned_config(method, model, name)
+        source = f"swept on {tuned_on(name)}" if config is not None else "defaults"
+        config = config or get_method(method).default_config()
     results = Results()
     for seed in seeds:
         inputs = {
             "method": method, "config": _as_dict(config), "dataset": name,
             "records": records_digest(records), "seed": seed,
+            "rules": hashlib.sha256("\x00".join(r.rule for r in records).encode()).hexdigest(),
             "settings": dataclasses.asdict(settings), "model": _model_identity(model),
             "testbed": dataset in TESTBEDS,
             "patch": None if patch is None else _file_digest(patch),
@@ -250,6 +265,7 @@ def evaluate(
         run = evaluate_run(method, records, seed, load, dataset=name, config=config,
                            patch=loaded, settings=settings)
         run.runs[0]["cache_key"] = key
+        run.runs[0]["config_source"] = source
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             run.save(path)

@@ -1,13 +1,17 @@
-"""Hyperparameters of the baselines, chosen by a small sweep on a validation testbed.
+"""Hyperparameters of every method, REVS included, chosen by a small sweep per dataset.
 
-The validation testbed is the SSN generator's seed 1: other people and other SSNs than the test
-testbeds (seed 0), memorized by their own fine-tuned model, so no secret the reported tables
-score was seen while tuning. Each method's grid (:data:`GRIDS`, a handful of settings around the
-official values, spec §6) is scored on its split seed 0 by the unlearning score at k = 100
-(harmonic mean of efficacy, generality and specificity: what the official sweeps maximize), ties
-broken by lower perplexity. The winner and every tried setting are stored in
-``data/hparams/<method>-<model>.json``; :func:`tuned_config` reads it back and
-:func:`revs.evaluate` uses it whenever no config is given. ``revs sweep --method NAME`` redoes it.
+Each dataset of the comparison has its own validation testbed (:data:`VALIDATION_DATASETS`):
+its generator's seed 1, other people and other secrets than the test testbeds (seed 0),
+memorized by their own fine-tuned model, so no secret the reported tables score was seen while
+tuning, and no method is tuned on SSNs and scored on addresses while another is tuned on them.
+Each method's grid (:data:`GRIDS`, a handful of settings around the official values, spec §6;
+for REVS its demo bands, the paper's Llama-3 bands scaled to the model's vocabulary, fewer
+neurons per layer and a wider activation filter) is scored on split seed 0 by the unlearning
+score at k = 100 (harmonic mean of efficacy, generality and specificity: what the official
+sweeps maximize), ties broken by lower perplexity. The winner and every tried setting are stored
+in ``data/hparams/<method>-<model>-<dataset>.json``; :func:`tuned_config` reads it back and
+:func:`revs.evaluate` (and ``revs unlearn --dataset``) use it whenever no config is given.
+``revs sweep --method NAME [--dataset ...]`` redoes it.
 """
 
 from __future__ import annotations
@@ -19,21 +23,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..data import load_dataset, split_records
+from ..config import REVSConfig
+from ..data import COMPARED, load_dataset, split_records
 from ..evaluation.scoring import scorecard
 from ..methods import get_method
 from ..model import EMBEDDED_MODEL
 from ..resources import data_path
 from .testbed import memorize
 
-__all__ = ["GRIDS", "HPARAMS_DIR", "VALIDATION", "model_tag", "sweep", "tuned_config"]
+__all__ = ["GRIDS", "HPARAMS_DIR", "SETTINGS_OF", "VALIDATION", "VALIDATION_DATASETS",
+           "model_tag", "resolve", "sweep", "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
 
 HPARAMS_DIR = data_path("hparams")
-VALIDATION = {"dataset": "ssn", "generator_seed": 1, "split_seed": 0, "n_forget": 10, "k": 100,
+VALIDATION = {"generator_seed": 1, "split_seed": 0, "n_forget": 10, "k": 100,
               "max_new_tokens": 24, "corpus_documents": 20}
-"""The validation testbed and how a setting is scored on it."""
+"""How a dataset's validation testbed is made and how a setting is scored on it."""
+VALIDATION_DATASETS = COMPARED
+"""The datasets with a validation testbed of their own (one sweep each)."""
+LLAMA3 = {"bands": "llama3"}
+"""A grid entry: the paper's Llama-3-8B bands as fractions of the model's vocabulary
+(:meth:`revs.config.REVSConfig.with_relative_bands`), resolved when the model is known."""
 
 _MEMIT_GRID = [{}, {"v_lr": 2.0, "clamp_norm_factor": 4.0},
                {"v_lr": 2.0, "clamp_norm_factor": 4.0, "mom2_weight": 1500.0},
@@ -46,8 +57,24 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
     "max-entropy": _MEMIT_GRID,
     "npo-kl": [{}, {"lr": 2e-4}, {"lr": 1e-3}, {"lr": 1e-3, "epochs": 2}],
     "rmu": [{}, {"lr": 1e-3}, {"lr": 1e-3, "epochs": 2}, {"lr": 5e-3, "steering": 100.0}],
+    "revs": [{}, LLAMA3, {"n_neurons": 10}, {"act_filter": 300}],
 }
-"""Settings tried per method: overrides of the method's default config."""
+"""Settings tried per method: overrides of the method's default config (four each)."""
+
+
+def resolve(method: str, overrides: dict[str, Any], d_vocab: int) -> Any:
+    """The config a grid entry means for a model with ``d_vocab`` tokens.
+
+    An entry holds overrides of the method's default config; ``{"bands": "llama3"}`` stands for
+    the paper's Llama-3 bands scaled to ``d_vocab`` (REVS only).
+    """
+    default = get_method(method).default_config()
+    overrides = dict(overrides)
+    if overrides.pop("bands", None) == "llama3":
+        if not isinstance(default, REVSConfig):
+            raise ValueError(f"{method} has no rank bands to scale")
+        default = default.with_relative_bands(d_vocab)
+    return dataclasses.replace(default, **overrides)
 
 
 def model_tag(model: str | None) -> str:
@@ -55,13 +82,29 @@ def model_tag(model: str | None) -> str:
     return "smollm2-135m" if model is None or str(model) == EMBEDDED_MODEL else Path(model).name
 
 
-def _path(method: str, model: str | None) -> Path:
-    return HPARAMS_DIR / f"{method}-{model_tag(model)}.json"
+def _path(method: str, model: str | None, dataset: str) -> Path:
+    return HPARAMS_DIR / f"{method}-{model_tag(model)}-{dataset}.json"
 
 
-def tuned_config(method: str, model: str | None = None) -> Any:
-    """The swept config of ``method`` for ``model``, or None when it was never swept."""
-    path = _path(method, model)
+def tuned_on(dataset: str) -> str:
+    """Whose sweep a dataset's runs use.
+
+    Its own, or the SSN one for a dataset without one (the hard variants, the natural secrets, a
+    user's file).
+    """
+    return dataset if dataset in VALIDATION_DATASETS else "ssn"
+
+
+SETTINGS_OF = {"random-neurons": "revs"}
+"""Methods that run with another method's swept settings: the placebo makes REVS's edits."""
+
+
+def tuned_config(method: str, model: str | None = None, dataset: str = "ssn") -> Any:
+    """The config ``method``'s sweep chose for ``model`` on ``dataset`` (:func:`tuned_on`).
+
+    None when it was never swept there.
+    """
+    path = _path(SETTINGS_OF.get(method, method), model, tuned_on(dataset))
     if not path.is_file():
         return None
     stored = json.loads(path.read_text())
@@ -72,10 +115,16 @@ def tuned_config(method: str, model: str | None = None) -> Any:
     return dataclasses.replace(default, **values)
 
 
-def validation_records() -> list:
-    """The validation testbed's records, checked to share no secret or prompt with the tests."""
-    records = load_dataset(VALIDATION["dataset"], seed=VALIDATION["generator_seed"])
-    test = load_dataset(VALIDATION["dataset"])
+def validation_records(dataset: str = "ssn") -> list:
+    """A dataset's validation testbed's records.
+
+    Checked to share no secret or prompt with the test testbed's.
+    """
+    if dataset not in VALIDATION_DATASETS:
+        raise ValueError(f"no validation testbed for {dataset!r}: choose from "
+                         f"{', '.join(VALIDATION_DATASETS)}")
+    records = load_dataset(dataset, seed=VALIDATION["generator_seed"])
+    test = load_dataset(dataset)
     shared = {(r.prompt, r.target) for r in records} & {(r.prompt, r.target) for r in test}
     shared |= {r.target for r in records} & {r.target for r in test}
     if shared:
@@ -83,23 +132,24 @@ def validation_records() -> list:
     return records
 
 
-def sweep(method: str, *, model: str | None = None, grid: list[dict] | None = None,
-          save: bool = True) -> dict:
-    """Score every setting of ``method``'s grid on the validation testbed; store the best.
+def sweep(method: str, *, dataset: str = "ssn", model: str | None = None,
+          grid: list[dict] | None = None, save: bool = True) -> dict:
+    """Score every setting of ``method``'s grid on ``dataset``'s validation testbed.
 
-    Returns what is stored: the chosen ``config``, every ``trial`` (overrides, scores, seconds)
-    and the validation settings.
+    The best is stored (``save``). Returns what is stored: the chosen ``config``, every
+    ``trial`` (overrides, scores, seconds) and the validation settings.
     """
     runner = get_method(method)
     grid = GRIDS.get(method) if grid is None else grid
     if not grid:
         raise ValueError(f"no sweep grid for {method!r}; methods with one: {', '.join(GRIDS)}")
-    records = validation_records()
+    records = validation_records(dataset)
     split = split_records(records, VALIDATION["split_seed"], n_forget=VALIDATION["n_forget"])
-    memorize(records, base_model=model)  # build the testbed once, outside the timings
+    memorized = memorize(records, base_model=model)  # build the testbed once, outside the timings
+    d_vocab = memorized.model.get_output_embeddings().weight.shape[0]
     trials = []
     for overrides in grid:
-        config = dataclasses.replace(runner.default_config(), **overrides)
+        config = resolve(method, overrides, d_vocab)
         memorized = memorize(records, base_model=model)
         start = time.perf_counter()
         run = runner(memorized.model, memorized.tokenizer, split.forget, config=config)
@@ -112,14 +162,14 @@ def sweep(method: str, *, model: str | None = None, grid: list[dict] | None = No
         logger.info("%s %s: %s", method, overrides, scores)
     best = max(trials, key=lambda t: (t["scores"]["unlearning_score"],
                                       -t["scores"]["perplexity"]))
-    chosen = dataclasses.replace(runner.default_config(), **best["overrides"])
+    chosen = resolve(method, best["overrides"], d_vocab)
     result = {
         "method": method, "model": model_tag(model), "config": dataclasses.asdict(chosen),
         "chosen": best["overrides"], "selection": "max unlearning_score, then min perplexity",
-        "validation": VALIDATION, "trials": trials,
-        "command": f"revs sweep --method {method}",
+        "validation": {"dataset": dataset, **VALIDATION}, "trials": trials,
+        "command": f"revs sweep --method {method} --dataset {dataset}",
     }
     if save:
         HPARAMS_DIR.mkdir(parents=True, exist_ok=True)
-        _path(method, model).write_text(json.dumps(result, indent=1) + "\n")
+        _path(method, model, dataset).write_text(json.dumps(result, indent=1) + "\n")
     return result

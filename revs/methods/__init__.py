@@ -3,7 +3,8 @@
 REVS (:mod:`revs.methods.revs`) and the baselines the paper compares it with (spec §6), each
 written from its paper's definition and trained on the same (prefix, target token) pairs as REVS
 (:func:`forget_requests`): ``ft-l``, ``memit``, ``npo-kl``, ``rmu``, ``max-entropy`` and
-``head-projection``; ``unedited`` is the model as loaded.
+``head-projection``; ``unedited`` is the model as loaded, and ``random-neurons`` the placebo
+(REVS's edits moved to random neurons of the same layers, :mod:`.placebo`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .base import FunctionMethod, Method, MethodRun
 from .ft_l import FT_L
 from .memit import HEAD_PROJECTION, MAX_ENTROPY, MEMIT
 from .npo import NPO_KL
+from .placebo import RANDOM_NEURONS
 from .requests import forget_requests
 from .revs import REVS, UNEDITED
 from .rmu import RMU
@@ -28,6 +30,7 @@ METHODS: dict[str, Method] = {
     "rmu": RMU,
     "head-projection": HEAD_PROJECTION,
     "max-entropy": MAX_ENTROPY,
+    "random-neurons": RANDOM_NEURONS,
 }
 """Name -> method; ``revs evaluate --method NAME`` looks names up here."""
 

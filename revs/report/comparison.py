@@ -18,10 +18,12 @@ __all__ = [
     "COMPARISON_DATASETS",
     "COMPARISON_SEEDS",
     "PAPER_RESULTS",
+    "STORED_RECORDS",
     "STORED_RESULTS",
     "beside_paper",
     "coverage",
     "paper_results",
+    "stored_records",
     "stored_results",
     "summary",
 ]
@@ -38,6 +40,22 @@ COMPARISON_SEEDS = (0, 1, 2)
 
 HEADLINE = ("unlearning_score", "efficacy", "generality", "specificity")
 """The metrics the paper's main table reports (besides MMLU and GSM8K)."""
+
+
+STORED_RECORDS = {"ssn": "ssn", "emails": "emails-hard", "urls": "urls-hard"}
+"""What the stored comparison's rows ran on (it predates the datasets' own token rules): its
+``emails`` and ``urls`` rows are today's ``emails-hard`` and ``urls-hard``, read under the SSN
+rule by every method and every score."""
+
+
+def stored_records(name: str, **kwargs) -> list:
+    """The records a dataset row of the stored comparison ran on, under the rule it used.
+
+    ``kwargs`` go to :func:`revs.data.load_dataset` (e.g. ``n_subjects``).
+    """
+    from ..data import load_dataset, with_rule
+
+    return with_rule(load_dataset(STORED_RECORDS[name], **kwargs), "ssn")
 
 
 def paper_results():

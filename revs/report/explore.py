@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .. import sharing
 from ..config import REVSConfig
-from ..data.records import Record, Split
+from ..data.records import Record, Split, split_records
+from ..data.rules import RULES, get_rule
 from ..demote import demote_rank
 from ..edit import revert_edits_
 from ..evaluation.attacks import logit_lens_layer_scores
@@ -20,14 +22,15 @@ from ..evaluation.generation import exact_reproduction, greedy_continuations, gr
 from ..hooks import capture
 from ..layout import neuron_weights
 from ..select import select_neurons
-from ..targets import tokens_for
+from ..targets import select_target_tokens
 from ..tokens import encode
 from ..unlearn import unlearn
 from ..vocab import token_rank, vocab_projection
 
 __all__ = ["SELECTIONS", "collateral", "collateral_steps", "demotion_trace", "edited_tokens",
            "layer_scores", "leak_table", "lens_ranks", "neuron_table", "neuron_token_ranks",
-           "records_table", "reproduction_by_part", "selections", "shared_tokens", "top_tokens"]
+           "records_table", "reproduction_by_part", "rule_picks", "rules_table", "selections",
+           "shared_tokens", "sharing_table", "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -85,6 +88,57 @@ def records_table(records: Sequence[Record], *, prompt_chars: int = 80):
         "prompt": [_tail(r.prompt, prompt_chars) for r in records],
         "secret": [r.secret for r in records],
     })
+
+
+def rules_table():
+    """The token rules records can carry (:data:`revs.data.rules.RULES`), one row each."""
+    import pandas as pd
+
+    return pd.DataFrame([(r.name, r.description) for r in RULES.values()],
+                        columns=["rule", "what it unlearns"]).set_index("rule")
+
+
+def rule_picks(tokenizer, records: Sequence[Record], also: Sequence[str] = (),
+               config: REVSConfig | None = None):
+    """What each record's own rule, and each rule in ``also``, picks in its secret.
+
+    One row per (secret, rule), the record's own rule first: ``secret``, ``rule``, ``own``
+    (whether it is the record's rule), ``candidates`` (the tokens the rule leaves, in order) and
+    ``picked`` (those ``config`` keeps, default the two rarest); both empty when the rule leaves
+    nothing.
+    """
+    import pandas as pd
+
+    config = config or REVSConfig()
+    rows = []
+    for record in records:
+        for name in dict.fromkeys([record.rule, *also]):
+            rule = get_rule(name)
+            try:
+                every = select_target_tokens(tokenizer, record, max_tokens=None, method="first",
+                                             rule=rule)
+                kept = select_target_tokens(tokenizer, record, max_tokens=config.max_tokens,
+                                            method=config.token_method, rule=rule)
+            except ValueError:  # the rule leaves nothing in this secret
+                every = kept = []
+            rows.append((record.secret, name, name == record.rule, [t.text for t in every],
+                         [t.text for t in kept]))
+    return pd.DataFrame(rows, columns=["secret", "rule", "own", "candidates", "picked"])
+
+
+def sharing_table(tokenizer, datasets: dict[str, Sequence[Record]], seeds: Sequence[int],
+                  config: REVSConfig | None = None):
+    """Token sharing (:func:`revs.sharing.token_sharing`) of each dataset's split per seed.
+
+    Columns: ``dataset``, ``rule`` (the records' rules), ``seed``, ``token_sharing``.
+    """
+    import pandas as pd
+
+    return pd.DataFrame([
+        (name, ", ".join(sorted({r.rule for r in records})), seed,
+         sharing.token_sharing(tokenizer, split_records(records, seed), config))
+        for name, records in datasets.items() for seed in seeds
+    ], columns=["dataset", "rule", "seed", "token_sharing"])
 
 
 def _tail(text: str, chars: int) -> str:
@@ -271,27 +325,17 @@ def layer_scores(model: nn.Module, tokenizer, records: Sequence[Record],
 
 
 def shared_tokens(tokenizer, split: Split, config: REVSConfig | None = None):
-    """Which retained secrets contain a token that REVS unlearns for the forget split.
+    """Which retained secrets contain a token unlearned for the forget split, as a table.
 
-    REVS demotes a token in the neurons that write it, whatever the context, so a retained
-    secret made partly of the same token is put at risk. One row per retained subject:
-    ``subject``, ``secret``, ``shared`` (the texts of the unlearned tokens among its tokens),
-    ``n_shared``. The unlearned tokens are ``config``'s selection (default: the paper's).
+    One row per retained subject: ``subject``, ``secret``, ``shared`` (the texts of the
+    unlearned tokens among its tokens), ``n_shared`` (:func:`revs.sharing.shared_tokens`; the
+    unlearned tokens are each record's rule with ``config``'s count, default the paper's).
     """
     import pandas as pd
 
-    config = config or REVSConfig()
-    unlearned = {t.token_id: t.text for r in split.forget for t in tokens_for(tokenizer, r, config)}
-    every_token = REVSConfig(max_tokens=None, skip=(), stop=(), skip_whitespace=False)
-    rows, seen = [], set()
-    for record in split.retain:
-        if record.subject in seen:
-            continue
-        seen.add(record.subject)
-        ids = {t.token_id for t in tokens_for(tokenizer, record, every_token)}
-        shared = sorted(unlearned[i] for i in ids & unlearned.keys())
-        rows.append((record.subject, record.secret, shared, len(shared)))
-    return pd.DataFrame(rows, columns=["subject", "secret", "shared", "n_shared"])
+    rows = sharing.shared_tokens(tokenizer, split, config)
+    return pd.DataFrame([(r.subject, r.secret, list(r.shared), len(r.shared)) for r in rows],
+                        columns=["subject", "secret", "shared", "n_shared"])
 
 
 def collateral(model, tokenizer, split: Split, config: REVSConfig | None = None):

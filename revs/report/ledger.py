@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..experiments.results import Results
 from .comparison import paper_results
 
-__all__ = ["ledger"]
+__all__ = ["disagreements", "ledger"]
 
 BASELINES = ("ft-l", "memit", "npo-kl", "rmu", "head-projection", "max-entropy")
 """The paper's six baselines (the unedited model is not one)."""
@@ -45,10 +45,11 @@ def ledger(results: Results, *, k: int = 100):
 
     Columns: ``claim``, ``dataset``, ``paper``, ``ours`` (text, scores in [0, 1], mean ± std
     over seeds), ``agrees``: whether our measurement agrees with the paper (True / False), or
-    ``None`` where ours is missing. A value (REVS's efficacy, generality, specificity,
-    unlearning score) agrees when ours lies within two of the paper's standard deviations of
-    the paper's mean, better or worse; a rank claim agrees when REVS's rank among itself and
-    the baselines satisfies it.
+    ``None`` where ours is missing; ``ours_is``: ``"higher"``, ``"lower"`` or ``"equal"`` to the
+    paper's mean for the value claims (else ``None``). A value (REVS's efficacy, generality,
+    specificity, unlearning score) agrees when ours lies within two of the paper's standard
+    deviations of the paper's mean, better or worse; a rank claim agrees when REVS's rank among
+    itself and the baselines satisfies it.
     """
     import pandas as pd
 
@@ -65,12 +66,13 @@ def ledger(results: Results, *, k: int = 100):
         rank = our_ranks.get((dataset, "revs"))
         rows.append(("REVS has the highest unlearning score of all methods", dataset,
                      f"rank {paper_ranks[dataset, 'revs']}",
-                     "—" if rank is None else f"rank {rank}", None if rank is None else rank == 1))
+                     "—" if rank is None else f"rank {rank}", None if rank is None else rank == 1,
+                     None))
         paper_margin = _margin(paper_cells, dataset, "unlearning_score")
         margin = _margin(our_cells, dataset, "unlearning_score")
         rows.append(("REVS's unlearning score exceeds the best baseline's", dataset,
                      f"by {paper_margin:+.3f}", "—" if margin is None else f"by {margin:+.3f}",
-                     None if margin is None else margin > 0))
+                     None if margin is None else margin > 0, None))
         for metric in ("unlearning_score", "efficacy", "generality", "specificity"):
             claimed = paper_cells.get((dataset, "revs", metric))
             if claimed is None:
@@ -78,9 +80,33 @@ def ledger(results: Results, *, k: int = 100):
             measured = our_cells.get((dataset, "revs", metric))
             agrees = None if measured is None else abs(measured[0] - claimed[0]) <= 2 * claimed[1]
             name = metric.replace("_", " ") + ("" if metric == "specificity" else f" at k = {k}")
-            rows.append((f"REVS's {name}", dataset, _value(claimed), _value(measured), agrees))
+            side = (None if measured is None else "higher" if measured[0] > claimed[0]
+                    else "lower" if measured[0] < claimed[0] else "equal")
+            rows.append((f"REVS's {name}", dataset, _value(claimed), _value(measured), agrees,
+                         side))
         rank = resistance_ranks.get((dataset, "revs"))
+        rows.append(("REVS has the highest resistance score of all methods", dataset,
+                     "rank 1 or 2 (the paper's words)", "—" if rank is None else f"rank {rank}",
+                     None if rank is None else rank == 1, None))
         rows.append(("REVS has the highest or second-highest resistance score", dataset,
                      "rank 1 or 2 (the paper's words)", "—" if rank is None else f"rank {rank}",
-                     None if rank is None else rank <= 2))
-    return pd.DataFrame(rows, columns=["claim", "dataset", "paper", "ours", "agrees"])
+                     None if rank is None else rank <= 2, None))
+    return pd.DataFrame(rows, columns=["claim", "dataset", "paper", "ours", "agrees", "ours_is"])
+
+
+def disagreements(claims) -> str:
+    """The value claims that disagree, in words, from a :func:`ledger` table.
+
+    E.g. ``"REVS's specificity on ssn, emails and urls (ours lower); REVS's efficacy at k = 100
+    on emails (ours higher)"``, in the ledger's order; ``"none"`` when every value agrees.
+    """
+    wrong = claims[(claims["agrees"] == False) & claims["ours_is"].notna()]  # noqa: E712
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in wrong.itertuples():
+        groups.setdefault((row.claim, row.ours_is), []).append(row.dataset)
+    return "; ".join(f"{claim} on {_enumerate(datasets)} (ours {side})"
+                     for (claim, side), datasets in groups.items()) or "none"
+
+
+def _enumerate(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
