@@ -157,6 +157,11 @@ TINY_CONFIGS = {
 }
 
 
+FORCE = revs.REVSConfig(residual_band=(200, 250), mlp_band=(20, 254), neuron_band=(150, 230),
+                        n_neurons=8, act_filter=16, initial_neurons=2)
+"""Bands inside the tiny vocabulary (256) that make REVS edit a random tiny model for sure."""
+
+
 def build_tiny_model(name: str, dtype: torch.dtype = torch.float32, seed: int = 0):
     """A tiny randomly initialised model of architecture ``name``, in eval mode."""
     config = TINY_CONFIGS[name]()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_CONFIGS, build_tiny_model
+from conftest import FORCE, TINY_CONFIGS, build_tiny_model
 
 from revs.cli import main
 from revs.config import REVSConfig
@@ -21,9 +21,6 @@ from revs.sharing import (
     token_sharing,
 )
 from revs.unlearn import unlearn
-
-FORCE = REVSConfig(residual_band=(200, 250), mlp_band=(20, 254), neuron_band=(150, 230),
-                   n_neurons=8, act_filter=16, initial_neurons=2)
 
 
 def _split(forget, retain):

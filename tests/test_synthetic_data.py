@@ -151,15 +151,20 @@ def test_realistic_addresses_share_no_word_between_subjects(seed):
             assert mine and not mine & set().union(*words[:i], *words[i + 1:]), secrets[i]
 
 
+def _https_at_a_reserved_host(url: str, max_length: int):
+    """The URL's parts, after the checks every generated URL passes; and its last segment."""
+    parts = urlsplit(url)
+    assert parts.scheme == "https" and not parts.query and not parts.fragment
+    assert _reserved(parts.hostname), url
+    assert len(url) <= max_length
+    return parts, parts.path.rsplit("/", 1)[1]
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_realistic_urls_at_reserved_hosts_end_in_a_slug_absent_from_the_context(seed):
     for records in _by_subject(generate_url_records(40, seed=seed)).values():
         url = records[0].secret
-        parts = urlsplit(url)
-        assert parts.scheme == "https" and not parts.query and not parts.fragment
-        assert _reserved(parts.hostname), url
-        assert len(url) <= 56
-        slug = parts.path.rsplit("/", 1)[1]
+        parts, slug = _https_at_a_reserved_host(url, 56)
         assert re.fullmatch(r"[a-z]+-[a-z]+(-(20\d\d|v\d))?", slug), url
         for record in records:
             assert parts.hostname not in record.prompt.lower()
@@ -173,11 +178,7 @@ def test_realistic_urls_at_reserved_hosts_end_in_a_slug_absent_from_the_context(
 def test_urls_are_short_at_reserved_hosts_with_unguessable_tokens(seed):
     for records in _by_subject(generate_url_records(40, seed=seed, style="hard")).values():
         url = records[0].secret
-        parts = urlsplit(url)
-        assert parts.scheme == "https" and not parts.query and not parts.fragment
-        assert _reserved(parts.hostname), url
-        assert len(url) <= 45
-        token = parts.path.rsplit("/", 1)[1]
+        parts, token = _https_at_a_reserved_host(url, 45)
         assert re.fullmatch(r"[0-9A-Za-z]{6,10}", token), url
         for record in records:
             assert parts.hostname not in record.prompt.lower()
