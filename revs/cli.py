@@ -92,15 +92,15 @@ def _check(args: argparse.Namespace) -> int:
     targets = check_targets(args.targets, tokenizer, dims, config=config)
     documents = general_corpus("train") + general_corpus("heldout")
     report = preflight(tokenizer, targets.records, targets.labels, config, documents)
+    rule_of = {label: r.rule for label, r in zip(targets.labels, targets.records, strict=True)}
     if args.json:
         print(json.dumps({
             "secrets": report.n_secrets,
             "corpus_documents": len(documents),
-            "tokens": [{"row": row.label, "rule": record.rule, "token": row.token.text,
+            "tokens": [{"row": row.label, "rule": rule_of[row.label], "token": row.token.text,
                         "token_id": row.token.token_id, "position": row.token.position,
                         "other_secrets": row.other_secrets, "corpus_share": row.corpus_share}
-                       for row in report.tokens
-                       for record in [targets.records[targets.labels.index(row.label)]]],
+                       for row in report.tokens],
             "warnings": report.warnings,
         }, indent=2))
     else:
