@@ -9,6 +9,7 @@ reverted before the error propagates: the model is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .bf16 import bf16_matmuls
 from .config import REVSConfig
 from .data.records import Record
 from .edit import NeuronEdit, apply_edits_, revert_edits_
@@ -236,28 +238,33 @@ def unlearn(
     plan = plan_tokens(tokenizer, targets, config)
     fingerprint = model_fingerprint(model)
     pad_id = tokenizer.pad_token_id or 0
-    ranks_before = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
-    contrasts = (_contrast_activations(model, tokenizer, plan, targets, contrast, config)
-                 if config.score_method == "contrastive" else None)
-
+    weight = next(model.parameters())
+    # bfloat16 weights on a CPU without bfloat16 units: products in float32 (revs.bf16)
+    products = (bf16_matmuls(weight.device) if weight.dtype == torch.bfloat16
+                else contextlib.nullcontext())
     edits: list[NeuronEdit] = []
     per_token: list[dict[int, int]] = []
     layers_run = calls = 0
-    try:
-        bar = tqdm(plan, desc="REVS", unit="token", disable=not progress)
-        for i, (target, token) in enumerate(bar):
-            bar.set_postfix(target=target, token=repr(token.text))
-            forward = PrefixForward(model, token.prefix_ids, layout)
-            per_token.append(_unlearn_token(
-                model, forward, token, config, layout=layout, projection=projection,
-                contrast=None if contrasts is None else contrasts[i], edits=edits, target=target))
-            layers_run += forward.layers_run
-            calls += forward.passes
-        bar.close()
-        ranks_after = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
-    except BaseException:
-        revert_edits_(model, edits)
-        raise
+    with products:
+        try:
+            ranks_before = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
+            contrasts = (_contrast_activations(model, tokenizer, plan, targets, contrast, config)
+                         if config.score_method == "contrastive" else None)
+            bar = tqdm(plan, desc="REVS", unit="token", disable=not progress)
+            for i, (target, token) in enumerate(bar):
+                bar.set_postfix(target=target, token=repr(token.text))
+                forward = PrefixForward(model, token.prefix_ids, layout)
+                per_token.append(_unlearn_token(
+                    model, forward, token, config, layout=layout, projection=projection,
+                    contrast=None if contrasts is None else contrasts[i], edits=edits,
+                    target=target))
+                layers_run += forward.layers_run
+                calls += forward.passes
+            bar.close()
+            ranks_after = token_ranks(model, [t for _, t in plan], pad_id=pad_id)[:, 0]
+        except BaseException:
+            revert_edits_(model, edits)
+            raise
 
     reports = [
         TokenReport(target, token.position, token.token_id, token.text,

@@ -18,6 +18,7 @@ import weakref
 import torch
 from torch import nn
 
+from .bf16 import bf16_matmul
 from .layout import ModelLayout, final_norm, get_layout, unembedding
 
 __all__ = ["VocabProjection", "project_back", "project_to_vocab", "token_rank", "vocab_projection"]
@@ -193,7 +194,7 @@ class VocabProjection:
         nb = normed.to(torch.bfloat16)
         coefficients = torch.stack([nb.float().norm(dim=-1),
                                     (normed - nb.float()).norm(dim=-1)], -1)  # [n, 2]
-        logits = (nb @ ub.T).float()  # [n, d_vocab]
+        logits = bf16_matmul(nb, ub.T).float()  # [n, d_vocab]
         bound = torch.addcmul(coefficients @ basis, logits.abs(), torch.tensor(1.05 * 2**-8))
         if self.b_unembed is not None:
             logits = logits + self.b_unembed
