@@ -26,7 +26,7 @@ from ..config import REVSConfig
 from ..data import SYNTHETIC, load_dataset
 from ..data.records import Record, records_digest, split_records
 from ..evaluation.metrics import emitted, generality
-from ..evaluation.scoring import EvalSettings, score_model, scored_config, scores_at
+from ..evaluation.scoring import PARTS, EvalSettings, score_model, scored_config, scores_at
 from ..methods import MethodRun, get_method
 from ..model import EMBEDDED_MODEL, cache_dir, load_model
 from ..patch import Patch, load_patch
@@ -146,8 +146,9 @@ def evaluate_run(
     config: Any = None,
     patch: Patch | None = None,
     settings: EvalSettings | None = None,
+    parts: Sequence[str] = PARTS,
 ) -> Results:
-    """One run: load the model, split with ``seed``, unlearn the forget split, score everything.
+    """One run: load the model, split with ``seed``, unlearn the forget split, score it.
 
     Args:
         method: a name in :data:`revs.methods.METHODS`.
@@ -159,6 +160,7 @@ def evaluate_run(
         patch: instead of running the method, apply this patch (refused unless it was made on
             this model for this seed's forget split).
         settings: how to score (default :class:`EvalSettings`).
+        parts: which scores to compute (:data:`revs.evaluation.scoring.PARTS`; default all).
     """
     settings = settings or EvalSettings()
     runner = get_method(method)
@@ -181,7 +183,7 @@ def evaluate_run(
         run = runner(model, tokenizer, split.forget, config=config, seed=seed)
     start, timings = time.perf_counter(), {}
     values = score_model(model, tokenizer, split, settings, config=config, seed=seed,
-                         timings=timings)
+                         parts=parts, timings=timings)
     meta = {
         "method": method, "dataset": dataset, "seed": seed,
         "config": _as_dict(config), "settings": dataclasses.asdict(settings),
@@ -206,6 +208,8 @@ def evaluate(
     config: Any = None,
     patch: str | Path | None = None,
     settings: EvalSettings | None = None,
+    parts: Sequence[str] = PARTS,
+    records: Sequence[Record] | None = None,
     use_cache: bool = True,
 ) -> Results:
     """Evaluate ``method`` on ``dataset`` for each seed; a tidy :class:`~.results.Results`.
@@ -222,6 +226,10 @@ def evaluate(
             records which as ``config_source``).
         patch: a saved patch to apply instead of running the method.
         settings: how to score (default :class:`EvalSettings`).
+        parts: which scores to compute (:data:`revs.evaluation.scoring.PARTS`; default all).
+        records: the records of a generated testbed that :func:`revs.data.load_dataset` does not
+            know (the token-sharing study's passphrases), called ``dataset`` in the table and
+            memorized like the others; its settings are those swept on SSNs (:func:`tuned_on`).
         use_cache: reuse a run's result from ``<cache>/results`` when every input is the same.
     """
     settings = settings or EvalSettings()
@@ -229,9 +237,15 @@ def evaluate(
     check_thresholds(settings.ks, None, settings.delta_candidates)
     if not seeds:
         raise ValueError("give at least one seed")
-    records = load_dataset(dataset, n_subjects=settings.n_subjects)
+    if not parts or set(parts) - set(PARTS):
+        raise ValueError(f"parts must be some of {', '.join(PARTS)}, got {list(parts)}")
+    testbed = records is not None or dataset in TESTBEDS
+    if records is None:
+        records = load_dataset(dataset, n_subjects=settings.n_subjects)
+        name = dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
+    else:
+        records, name = list(records), dataset
     loaded = load_patch(patch) if patch is not None else None
-    name = dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
     source = "given"
     if config is None:
         # Swept settings (data/hparams) when the method was tuned for this model and dataset.
@@ -245,10 +259,12 @@ def evaluate(
             "records": records_digest(records), "seed": seed,
             "rules": hashlib.sha256("\x00".join(r.rule for r in records).encode()).hexdigest(),
             "settings": dataclasses.asdict(settings), "model": _model_identity(model),
-            "testbed": dataset in TESTBEDS,
+            "testbed": testbed,
             "patch": None if patch is None else _file_digest(patch),
             "versions": package_versions(),
         }
+        if tuple(parts) != PARTS:  # only then, so full runs keep their keys
+            inputs["parts"] = list(parts)
         key = cache_key(inputs)
         path = cache_dir() / "results" / f"{method}-{name}-seed{seed}-{key}.json"
         if use_cache and path.is_file():
@@ -256,14 +272,14 @@ def evaluate(
             results.extend(Results.load(path))
             continue
 
-        def load(records=records, dataset=dataset):
-            if dataset in TESTBEDS:
+        def load(records=records):
+            if testbed:
                 memorized = memorize(records, base_model=model)
                 return memorized.model, memorized.tokenizer
             return load_model(model)
 
         run = evaluate_run(method, records, seed, load, dataset=name, config=config,
-                           patch=loaded, settings=settings)
+                           patch=loaded, settings=settings, parts=parts)
         run.runs[0]["cache_key"] = key
         run.runs[0]["config_source"] = source
         if use_cache:

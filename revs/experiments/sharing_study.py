@@ -1,0 +1,146 @@
+"""The controlled study of shared tokens: when is REVS specific?
+
+REVS lowers a token's rank in the neurons that write it, so a retained secret written with the
+same token is put at risk. On SSNs every secret is made of the same ten digit tokens; realistic
+e-mail handles share few. This study varies that and nothing else: passphrases of
+:data:`WORDS_PER_SECRET` words from a pool of P words (:mod:`revs.data.passphrases`), each word one
+token of the model's vocabulary (:func:`token_pool`), P from ten (every phrase shares its words
+with almost every other, as SSNs) to a thousand. Each pool's testbed is memorized like the
+others; every method runs with its SSN-swept settings (:func:`revs.experiments.tuning.tuned_on`)
+through :func:`revs.evaluate` (cached per run), scored on efficacy, generality and specificity;
+the x axis is the token sharing measured on each split (:func:`revs.sharing.token_sharing`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ..data import split_records
+from ..data.passphrases import TEMPLATES, generate_passphrase_records
+from ..data.records import Record
+from ..evaluation.scoring import EvalSettings, scored_config
+from ..model import load_tokenizer
+from ..sharing import token_sharing
+from .runner import evaluate
+
+__all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "WORDS_PER_SECRET", "sharing_study",
+           "study_records", "summary", "token_pool", "verdict"]
+
+POOL_SIZES = (10, 30, 100, 300, 1000)
+"""Pool sizes P of the book's study: from SSN-like sharing to less than the e-mail testbed's."""
+SMOKE_POOL_SIZES = (10, 1000)
+METHODS = ("revs", "memit", "npo-kl", "random-neurons")
+"""REVS, a locate-and-edit baseline, a fine-tuning one, and the placebo (REVS's edits moved to
+random neurons of the same layers)."""
+WORDS_PER_SECRET = 4
+SCORES = ("efficacy", "generality", "specificity", "unlearning_score")
+_COMMON_IDS = 1_000
+"""Token ids below this are the most frequent words of the tokenizer's training text (``the``,
+``which``): left out of the pools, as no passphrase generator would use them."""
+
+
+def token_pool(tokenizer, size: int, *, seed: int = 0) -> list[str]:
+    """``size`` words, each a single token of ``tokenizer`` when written after a space.
+
+    Candidates: tokens that decode to a space and 5-9 lowercase letters, that the tokenizer
+    encodes back to that one id, past the :data:`_COMMON_IDS` most frequent, and not a word of
+    the passphrase prompts; shuffled with ``seed``. Pools of one seed nest: the first ``size``.
+    """
+    template_words = {w.lower() for texts in TEMPLATES.values() for text in texts
+                      for w in re.findall(r"[A-Za-z]+", text)}
+    candidates = []
+    for token_id in range(_COMMON_IDS, len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if (re.fullmatch(r" [a-z]{5,9}", text) and text[1:] not in template_words
+                and tokenizer(text, add_special_tokens=False).input_ids == [token_id]):
+            candidates.append(text[1:])
+    if size > len(candidates):
+        raise ValueError(f"this tokenizer has {len(candidates)} candidate words, not {size}")
+    random.Random(seed).shuffle(candidates)
+    return candidates[:size]
+
+
+def study_records(tokenizer, pool_size: int, *, n_subjects: int = 20,
+                  seed: int = 0) -> list[Record]:
+    """The passphrase testbed of one pool size (``n_subjects`` x 5 records)."""
+    return generate_passphrase_records(token_pool(tokenizer, pool_size, seed=seed), n_subjects,
+                                       seed, words_per_secret=WORDS_PER_SECRET)
+
+
+def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str] = METHODS, *,
+                  seeds: Sequence[int] = (0,), n_subjects: int = 20,
+                  settings: EvalSettings | None = None, model: str | None = None) -> pd.DataFrame:
+    """Every method on every pool's testbed, one row per (pool, split seed, method).
+
+    Columns: ``pool_size``, ``seed``, ``token_sharing`` (of the split, REVS's two rarest
+    tokens: what every method unlearns and every score reads), ``method`` and :data:`SCORES`
+    (at the first of ``settings.ks``).
+    """
+    settings = settings or EvalSettings(ks=(100,), n_subjects=n_subjects, max_new_tokens=24)
+    tokenizer = load_tokenizer(model)
+    k = settings.ks[0]
+    rows = []
+    for size in pool_sizes:
+        records = study_records(tokenizer, size, n_subjects=n_subjects)
+        sharing = {seed: token_sharing(tokenizer, split_records(records, seed, settings.n_forget),
+                                       scored_config(None)) for seed in seeds}
+        for method in methods:
+            frame = evaluate(method, f"passphrases-{size}", seeds, model=model, settings=settings,
+                             parts=("effectiveness",), records=records).frame()
+            frame = frame[frame.metric.isin(SCORES) & (frame.k.isna() | (frame.k == k))]
+            for seed, values in frame.groupby("seed"):
+                scores = dict(zip(values.metric, values.value, strict=True))
+                rows.append({"pool_size": size, "seed": seed, "token_sharing": sharing[seed],
+                             "method": method, **{name: scores.get(name) for name in SCORES}})
+    return pd.DataFrame(rows)
+
+
+def summary(study: pd.DataFrame) -> pd.DataFrame:
+    """Means over seeds: one row per pool size, token sharing and each method's scores.
+
+    Columns: ``("token sharing", "")`` then ``(score, method)`` for :data:`SCORES`.
+    """
+    means = study.groupby(["pool_size", "method"], sort=False)[
+        ["token_sharing", *SCORES]].mean().reset_index()
+    wide = means.pivot(index="pool_size", columns="method", values=list(SCORES))
+    wide = wide.reindex(columns=pd.unique(study.method), level=1)
+    sharing = means.groupby("pool_size")["token_sharing"].mean()
+    wide.insert(0, ("token sharing", ""), sharing)
+    wide.index.name = "pool size P"
+    return wide
+
+
+def verdict(study: pd.DataFrame, method: str = "revs", *, metric: str = "specificity",
+            threshold: float = 0.8) -> str:
+    """Where ``method`` keeps ``metric`` at ``threshold`` or more, in words, from the data.
+
+    E.g. "specificity is at least 0.80 on every pool with token sharing up to 0.40 and below it
+    on every pool from 0.60".
+
+    Means over seeds per pool; the sentence names the token sharing of the pools on each side
+    (and says so when the two sides overlap).
+    """
+    means = (study[study.method == method].groupby("pool_size")[["token_sharing", metric]]
+             .mean().sort_values("token_sharing"))
+    if means.empty:
+        raise ValueError(f"no rows of {method!r} in the study")
+    good = means[means[metric] >= threshold]
+    bad = means[means[metric] < threshold]
+
+    def shares(part: pd.DataFrame) -> str:
+        return ", ".join(f"{s:.2f}" for s in part.token_sharing)
+
+    what = f"{metric.replace('_', ' ')} is at least {threshold:.2f}"
+    if bad.empty:
+        return f"{what} on every pool (token sharing {shares(good)})"
+    if good.empty:
+        return f"{what} on no pool (token sharing {shares(bad)}: below it on all)"
+    if good.token_sharing.max() < bad.token_sharing.min():
+        return (f"{what} on every pool with token sharing up to {good.token_sharing.max():.2f} "
+                f"and below it on every pool from {bad.token_sharing.min():.2f}")
+    return (f"{what} on the pools with token sharing {shares(good)} and below it on those with "
+            f"{shares(bad)}: no single sharing level separates them")
