@@ -117,3 +117,31 @@ def test_pools_are_single_tokens_that_nest_and_set_the_sharing():
         sharing[size] = [token_sharing(tokenizer, split_records(records, seed), scored_config())
                          for seed in (0, 1, 2)]
     assert min(sharing[10]) >= 0.9 and max(sharing[1000]) <= 0.3
+
+
+@pytest.mark.integration
+def test_the_study_has_a_row_per_pool_seed_and_method_with_its_sharing(monkeypatch):
+    from revs.experiments.results import Results, rows_for
+    from revs.model import load_tokenizer
+
+    calls = []
+
+    def evaluate(method, dataset, seeds, *, records, parts, **kwargs):
+        calls.append((method, dataset, len(records), tuple(parts)))
+        values = {("efficacy", 100): 1.0, ("generality", 100): 0.5, ("specificity", None): 0.25,
+                  ("unlearning_score", 100): 0.4, ("efficacy", 10): 0.0}
+        return Results([row for s in seeds for row in rows_for(method, dataset, s, values)],
+                       [{"seed": s, "config_source": f"from {method}"} for s in seeds])
+
+    monkeypatch.setattr(sharing_study, "evaluate", evaluate)
+    study = sharing_study.sharing_study((10, 30), ("revs", "memit"), seeds=(0, 1), n_subjects=6)
+    assert calls == [(m, f"passphrases-{p}", 30, ("effectiveness",))
+                     for p in (10, 30) for m in ("revs", "memit")]
+    assert len(study) == 8 and set(study.settings) == {"from revs", "from memit"}
+    assert (study.efficacy == 1.0).all() and (study.specificity == 0.25).all()
+    tokenizer = load_tokenizer()
+    records = sharing_study.study_records(tokenizer, 30, n_subjects=6)
+    expected = token_sharing(tokenizer, split_records(records, 1), scored_config())
+    assert study[(study.pool_size == 30) & (study.seed == 1)].token_sharing.eq(expected).all()
+    table = sharing_study.summary(study)
+    assert list(table.index) == [10, 30] and ("specificity", "memit") in table.columns

@@ -77,8 +77,9 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
     """Every method on every pool's testbed, one row per (pool, split seed, method).
 
     Columns: ``pool_size``, ``seed``, ``token_sharing`` (of the split, REVS's two rarest
-    tokens: what every method unlearns and every score reads), ``method`` and :data:`SCORES`
-    (at the first of ``settings.ks``).
+    tokens: what every method unlearns and every score reads), ``method``, :data:`SCORES` (at
+    the first of ``settings.ks``) and ``settings`` (where the method's config came from:
+    ``swept on ssn`` or ``defaults``).
     """
     settings = settings or EvalSettings(ks=(100,), n_subjects=n_subjects, max_new_tokens=24)
     tokenizer = load_tokenizer(model)
@@ -89,13 +90,16 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
         sharing = {seed: token_sharing(tokenizer, split_records(records, seed, settings.n_forget),
                                        scored_config(None)) for seed in seeds}
         for method in methods:
-            frame = evaluate(method, f"passphrases-{size}", seeds, model=model, settings=settings,
-                             parts=("effectiveness",), records=records).frame()
+            results = evaluate(method, f"passphrases-{size}", seeds, model=model,
+                               settings=settings, parts=("effectiveness",), records=records)
+            sources = {run["seed"]: run.get("config_source") for run in results.runs}
+            frame = results.frame()
             frame = frame[frame.metric.isin(SCORES) & (frame.k.isna() | (frame.k == k))]
             for seed, values in frame.groupby("seed"):
                 scores = dict(zip(values.metric, values.value, strict=True))
                 rows.append({"pool_size": size, "seed": seed, "token_sharing": sharing[seed],
-                             "method": method, **{name: scores.get(name) for name in SCORES}})
+                             "method": method, **{name: scores.get(name) for name in SCORES},
+                             "settings": sources[seed]})
     return pd.DataFrame(rows)
 
 
