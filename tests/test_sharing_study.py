@@ -144,4 +144,6 @@ def test_the_study_has_a_row_per_pool_seed_and_method_with_its_sharing(monkeypat
     expected = token_sharing(tokenizer, split_records(records, 1), scored_config())
     assert study[(study.pool_size == 30) & (study.seed == 1)].token_sharing.eq(expected).all()
     table = sharing_study.summary(study)
-    assert list(table.index) == [10, 30] and ("specificity", "memit") in table.columns
+    assert list(table.index) == [(p, m) for p in (10, 30) for m in ("revs", "memit")]
+    assert list(table.columns) == ["token sharing", "efficacy", "generality", "specificity",
+                                   "unlearning score"]

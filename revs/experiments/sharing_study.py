@@ -104,18 +104,11 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
 
 
 def summary(study: pd.DataFrame) -> pd.DataFrame:
-    """Means over seeds: one row per pool size, token sharing and each method's scores.
-
-    Columns: ``("token sharing", "")`` then ``(score, method)`` for :data:`SCORES`.
-    """
+    """Means over seeds: one row per pool size and method, token sharing and :data:`SCORES`."""
     means = study.groupby(["pool_size", "method"], sort=False)[
-        ["token_sharing", *SCORES]].mean().reset_index()
-    wide = means.pivot(index="pool_size", columns="method", values=list(SCORES))
-    wide = wide.reindex(columns=pd.unique(study.method), level=1)
-    sharing = means.groupby("pool_size")["token_sharing"].mean()
-    wide.insert(0, ("token sharing", ""), sharing)
-    wide.index.name = "pool size P"
-    return wide
+        ["token_sharing", *SCORES]].mean()
+    means.index.names = ["pool size P", "method"]
+    return means.rename(columns=lambda name: name.replace("_", " "))
 
 
 def verdict(study: pd.DataFrame, method: str = "revs", *, metric: str = "specificity",

@@ -173,7 +173,8 @@ def panel_lines(frame, *, x: str, y: str, hue: str, panel: str, title: str, xlab
     grid.set_titles("{col_name}")
     grid.set_axis_labels(xlabel, ylabel)
     grid.figure.suptitle(title)
-    grid.figure.subplots_adjust(top=0.86)  # room for the title; the legend stays outside
+    # room for the title (0.75 inch above the panels, whatever their rows); legend outside
+    grid.figure.subplots_adjust(top=1 - 0.75 / grid.figure.get_figheight())
     plt.close(grid.figure)
     return grid.figure
 
