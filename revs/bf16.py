@@ -61,11 +61,14 @@ class _Float32Products(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
-def bf16_matmuls(device: torch.device | str):
+def bf16_matmuls(device: torch.device | str, dtype: torch.dtype = torch.bfloat16):
     """A context in which bfloat16 matrix products on ``device`` run at float32 speed.
 
-    Nothing changes where :func:`native_bf16`; elsewhere each ``mm`` / ``addmm`` / ``bmm`` /
-    ``baddbmm`` with a bfloat16 operand (autocast's linear layers, forward and backward) is
-    computed as :func:`bf16_matmul` does.
+    ``dtype`` is what the products run in (the weights', or autocast's): nothing changes unless
+    it is bfloat16 and ``device`` lacks the units (:func:`native_bf16`). Then each ``mm`` /
+    ``addmm`` / ``bmm`` / ``baddbmm`` with a bfloat16 operand (linear layers, forward and
+    backward) is computed as :func:`bf16_matmul` does.
     """
-    return contextlib.nullcontext() if native_bf16(device) else _Float32Products()
+    if dtype != torch.bfloat16 or native_bf16(device):
+        return contextlib.nullcontext()  # no Python dispatch on every op when none is needed
+    return _Float32Products()

@@ -9,7 +9,6 @@ reverted before the error propagates: the model is left as it was.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
@@ -239,9 +238,7 @@ def unlearn(
     fingerprint = model_fingerprint(model)
     pad_id = tokenizer.pad_token_id or 0
     weight = next(model.parameters())
-    # bfloat16 weights on a CPU without bfloat16 units: products in float32 (revs.bf16)
-    products = (bf16_matmuls(weight.device) if weight.dtype == torch.bfloat16
-                else contextlib.nullcontext())
+    products = bf16_matmuls(weight.device, weight.dtype)  # bfloat16 weights, no bf16 units
     edits: list[NeuronEdit] = []
     per_token: list[dict[int, int]] = []
     layers_run = calls = 0

@@ -89,3 +89,8 @@ def test_rank_screen_decides_exactly_on_the_float32_path(arch, no_units):
         for tau in (1, 20, 128, 250):
             got = projection.decided_ranks(vectors, token_id, (tau,))
             assert torch.equal(got >= tau, exact >= tau)
+
+
+def test_products_in_other_dtypes_are_left_alone(no_units):
+    assert isinstance(bf16.bf16_matmuls("cpu", torch.float32), contextlib.nullcontext)
+    assert isinstance(bf16.bf16_matmuls("cpu", torch.bfloat16), bf16._Float32Products)

@@ -6,13 +6,15 @@ e-mail handles share few. This study varies that and nothing else: passphrases o
 :data:`WORDS_PER_SECRET` words from a pool of P words (:mod:`revs.data.passphrases`), each word one
 token of the model's vocabulary (:func:`token_pool`), P from ten (every phrase shares its words
 with almost every other, as SSNs) to a thousand. Each pool's testbed is memorized like the
-others; every method runs with its SSN-swept settings (:func:`revs.experiments.tuning.tuned_on`)
-through :func:`revs.evaluate` (cached per run), scored on efficacy, generality and specificity;
+others; every method runs with the settings it gets on SSNs (its SSN sweep, else its defaults:
+:func:`revs.experiments.tuning.tuned_on`) through :func:`revs.evaluate` (cached per run),
+scored on efficacy, generality and specificity;
 the x axis is the token sharing measured on each split (:func:`revs.sharing.token_sharing`).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Sequence
@@ -43,6 +45,19 @@ _COMMON_IDS = 1_000
 ``which``): left out of the pools, as no passphrase generator would use them."""
 
 
+@functools.lru_cache(maxsize=2)  # a scan of the whole vocabulary; the study asks per pool
+def _candidate_words(tokenizer) -> tuple[str, ...]:
+    template_words = {w.lower() for texts in TEMPLATES.values() for text in texts
+                      for w in re.findall(r"[A-Za-z]+", text)}
+    words = []
+    for token_id in range(_COMMON_IDS, len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if (re.fullmatch(r" [a-z]{5,9}", text) and text[1:] not in template_words
+                and tokenizer(text, add_special_tokens=False).input_ids == [token_id]):
+            words.append(text[1:])
+    return tuple(words)
+
+
 def token_pool(tokenizer, size: int, *, seed: int = 0) -> list[str]:
     """``size`` words, each a single token of ``tokenizer`` when written after a space.
 
@@ -50,14 +65,7 @@ def token_pool(tokenizer, size: int, *, seed: int = 0) -> list[str]:
     encodes back to that one id, past the :data:`_COMMON_IDS` most frequent, and not a word of
     the passphrase prompts; shuffled with ``seed``. Pools of one seed nest: the first ``size``.
     """
-    template_words = {w.lower() for texts in TEMPLATES.values() for text in texts
-                      for w in re.findall(r"[A-Za-z]+", text)}
-    candidates = []
-    for token_id in range(_COMMON_IDS, len(tokenizer)):
-        text = tokenizer.decode([token_id])
-        if (re.fullmatch(r" [a-z]{5,9}", text) and text[1:] not in template_words
-                and tokenizer(text, add_special_tokens=False).input_ids == [token_id]):
-            candidates.append(text[1:])
+    candidates = list(_candidate_words(tokenizer))
     if size > len(candidates):
         raise ValueError(f"this tokenizer has {len(candidates)} candidate words, not {size}")
     random.Random(seed).shuffle(candidates)

@@ -174,8 +174,8 @@ def train_to_memorize(
     device_type = next(model.parameters()).device.type
     autocast = (torch.autocast(device_type, dtype=getattr(torch, recipe.autocast))
                 if recipe.autocast else contextlib.nullcontext())
-    products = (bf16_matmuls(device_type) if recipe.autocast == "bfloat16"
-                else contextlib.nullcontext())
+    products = bf16_matmuls(device_type, getattr(torch, recipe.autocast) if recipe.autocast
+                            else next(model.parameters()).dtype)
     history: list[dict] = []
     start = time.perf_counter()
     try:
