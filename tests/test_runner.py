@@ -140,6 +140,39 @@ def test_evaluate_caches_runs_by_their_inputs(tmp_path, monkeypatch):
         evaluate("unedited", str(data), [0], settings=dataclasses.replace(SETTINGS, ks=(5,)))
 
 
+def test_a_store_keeps_finished_runs_across_caches_and_source_changes(tmp_path, monkeypatch):
+    """A long job resumes from its committed store on a machine whose cache is gone."""
+    monkeypatch.setenv("REVS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(runner, "load_model", lambda model=None: _load())
+    data, store = tmp_path / "toy.csv", tmp_path / "store"
+    save_records(RECORDS, data)
+    first = evaluate("unedited", str(data), [0], settings=SETTINGS, store=store)
+    (stored,) = store.glob("unedited-toy.csv-seed0-*.json")
+    assert first.runs[0]["machine"]["cpu_bf16_units"] in (True, False)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a stored run was recomputed")
+
+    monkeypatch.setenv("REVS_CACHE_DIR", str(tmp_path / "fresh-cache"))  # the cache is gone
+    source_digest = runner.package_versions
+
+    def other_source():
+        return {**source_digest(), "revs_source": "0" * 16}
+
+    monkeypatch.setattr(runner, "package_versions", other_source)  # and the code changed
+    monkeypatch.setattr(runner, "evaluate_run", fail)
+    again = evaluate("unedited", str(data), [0], settings=SETTINGS, store=store)
+    assert again.rows == first.rows
+    assert again.runs[0]["versions"]["revs_source"] != "0" * 16  # the run keeps its own digest
+    with pytest.raises(AssertionError, match="recomputed"):  # without the store: recomputed
+        evaluate("unedited", str(data), [0], settings=SETTINGS)
+    versions = {**source_digest(), "torch": "0.0"}
+    monkeypatch.setattr(runner, "package_versions", lambda: versions)
+    with pytest.raises(AssertionError, match="recomputed"):  # another torch: not reused
+        evaluate("unedited", str(data), [0], settings=SETTINGS, store=store)
+    assert list(store.glob("*.json")) == [stored]
+
+
 def test_method_registry():
     assert {"unedited", "revs"} <= set(METHODS)
     assert get_method("revs").default_config() == REVSConfig()

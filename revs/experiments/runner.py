@@ -37,7 +37,7 @@ from .results import Results, cache_key, check_thresholds, package_versions, row
 from .testbed import memorize
 from .tuning import tuned_config, tuned_on
 
-__all__ = ["TESTBEDS", "evaluate", "evaluate_run", "unlearn_testbed"]
+__all__ = ["TESTBEDS", "evaluate", "evaluate_run", "store_key", "unlearn_testbed"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,7 @@ def evaluate(
     parts: Sequence[str] = PARTS,
     records: Sequence[Record] | None = None,
     use_cache: bool = True,
+    store: str | Path | None = None,
 ) -> Results:
     """Evaluate ``method`` on ``dataset`` for each seed; a tidy :class:`~.results.Results`.
 
@@ -231,6 +232,13 @@ def evaluate(
             know (the token-sharing study's passphrases), called ``dataset`` in the table and
             memorized like the others; its settings are those swept on SSNs (:func:`tuned_on`).
         use_cache: reuse a run's result from ``<cache>/results`` when every input is the same.
+        store: a folder of finished runs kept with the repository (e.g.
+            ``data/results/runs/sharing-study``), so a job longer than one session resumes on
+            a machine whose cache is gone. Its runs are keyed by every input except the
+            ``revs`` source digest (:func:`store_key`; each run records its own digest, commit
+            and whether bfloat16 units computed it); runs found there are reused, new ones
+            are added to it. Whoever commits a store says in its datasheet what the code
+            changed since.
     """
     settings = settings or EvalSettings()
     get_method(method)  # bad input fails before anything loads
@@ -266,10 +274,16 @@ def evaluate(
         if tuple(parts) != PARTS:  # only then, so full runs keep their keys
             inputs["parts"] = list(parts)
         key = cache_key(inputs)
-        path = cache_dir() / "results" / f"{method}-{name}-seed{seed}-{key}.json"
+        stem = f"{method}-{name}-seed{seed}"
+        path = cache_dir() / "results" / f"{stem}-{key}.json"
+        stored = None if store is None else Path(store) / f"{stem}-{store_key(inputs)}.json"
         if use_cache and path.is_file():
             logger.info("%s on %s, seed %d: cached result %s", method, name, seed, path)
             results.extend(Results.load(path))
+            continue
+        if stored is not None and stored.is_file():
+            logger.info("%s on %s, seed %d: stored run %s", method, name, seed, stored)
+            results.extend(Results.load(stored))
             continue
 
         def load(records=records):
@@ -282,11 +296,38 @@ def evaluate(
                            patch=loaded, settings=settings, parts=parts)
         run.runs[0]["cache_key"] = key
         run.runs[0]["config_source"] = source
+        run.runs[0]["machine"] = _machine()
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             run.save(path)
+        if stored is not None:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            run.save(stored)
         results.extend(run)
     return results
+
+
+def store_key(inputs: dict[str, Any]) -> str:
+    """The key of a run in a ``store``: :func:`cache_key` of its inputs without the source digest.
+
+    Package versions stay in it (the lock pins them): a run made with another torch is not reused.
+    """
+    versions = {k: v for k, v in inputs["versions"].items() if k != "revs_source"}
+    return cache_key({**inputs, "versions": versions})
+
+
+def _machine() -> dict[str, Any]:
+    """What a stored run records of where it ran: the commit, and the bfloat16 path it took."""
+    import subprocess
+
+    from ..bf16 import native_bf16
+
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"commit": commit or None, "cpu_bf16_units": native_bf16("cpu")}
 
 
 def _as_dict(config: Any) -> Any:

@@ -18,6 +18,7 @@ import functools
 import random
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -26,11 +27,12 @@ from ..data.passphrases import TEMPLATES, generate_passphrase_records
 from ..data.records import Record
 from ..evaluation.scoring import EvalSettings, scored_config
 from ..model import load_tokenizer
+from ..resources import data_path
 from ..sharing import token_sharing
 from .runner import evaluate
 
-__all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "WORDS_PER_SECRET", "sharing_study",
-           "study_records", "summary", "token_pool", "verdict"]
+__all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "STORE", "WORDS_PER_SECRET",
+           "sharing_study", "study_records", "summary", "token_pool", "verdict"]
 
 POOL_SIZES = (10, 30, 100, 300, 1000)
 """Pool sizes P of the book's study: from SSN-like sharing to less than the e-mail testbed's."""
@@ -39,6 +41,9 @@ METHODS = ("revs", "memit", "npo-kl", "random-neurons")
 """REVS, a locate-and-edit baseline, a fine-tuning one, and the placebo (REVS's edits moved to
 random neurons of the same layers)."""
 WORDS_PER_SECRET = 4
+STORE = data_path("results", "runs", "sharing-study")
+"""The book's finished runs (:func:`revs.evaluate`'s ``store``): the full study takes hours on two
+CPU cores, so it is kept with the repository and resumed where it stopped."""
 SCORES = ("efficacy", "generality", "specificity", "unlearning_score")
 _COMMON_IDS = 1_000
 """Token ids below this are the most frequent words of the tokenizer's training text (``the``,
@@ -81,8 +86,11 @@ def study_records(tokenizer, pool_size: int, *, n_subjects: int = 20,
 
 def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str] = METHODS, *,
                   seeds: Sequence[int] = (0,), n_subjects: int = 20,
-                  settings: EvalSettings | None = None, model: str | None = None) -> pd.DataFrame:
+                  settings: EvalSettings | None = None, model: str | None = None,
+                  store: str | Path | None = None) -> pd.DataFrame:
     """Every method on every pool's testbed, one row per (pool, split seed, method).
+
+    ``store``: a folder of finished runs to reuse and add to (the book's: :data:`STORE`).
 
     Columns: ``pool_size``, ``seed``, ``token_sharing`` (of the split, REVS's two rarest
     tokens: what every method unlearns and every score reads), ``method``, :data:`SCORES` (at
@@ -99,7 +107,8 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
                                        scored_config(None)) for seed in seeds}
         for method in methods:
             results = evaluate(method, f"passphrases-{size}", seeds, model=model,
-                               settings=settings, parts=("effectiveness",), records=records)
+                               settings=settings, parts=("effectiveness",), records=records,
+                               store=store)
             sources = {run["seed"]: run.get("config_source") for run in results.runs}
             frame = results.frame()
             frame = frame[frame.metric.isin(SCORES) & (frame.k.isna() | (frame.k == k))]
@@ -149,3 +158,31 @@ def verdict(study: pd.DataFrame, method: str = "revs", *, metric: str = "specifi
                 f"and below it on every pool from {bad.token_sharing.min():.2f}")
     return (f"{what} on the pools with token sharing {shares(good)} and below it on those with "
             f"{shares(bad)}: no single sharing level separates them")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run (or read back from the store) the study; print its summary and verdicts."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m revs.experiments.sharing_study",
+                                     description=main.__doc__)
+    parser.add_argument("--pools", nargs="+", type=int, default=list(POOL_SIZES))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--subjects", type=int, default=20)
+    parser.add_argument("--store", default=str(STORE),
+                        help="finished runs to reuse and add to ('' for none)")
+    args = parser.parse_args(argv)
+    study = sharing_study(args.pools, args.methods, seeds=args.seeds, n_subjects=args.subjects,
+                          store=args.store or None)
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        print(summary(study).round(2))
+    for method in study.method.unique():
+        print(f"{method}: {verdict(study, method)}; {verdict(study, method, metric='efficacy')}")
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    main()
