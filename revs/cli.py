@@ -300,7 +300,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = Results.concat(
         evaluate(name, dataset, args.seeds, model=args.model,
                  config=config if name == "revs" else None, patch=args.patch,
-                 settings=settings, use_cache=not args.no_cache)
+                 settings=settings, use_cache=not args.no_cache, store=args.store)
         for dataset in args.dataset for name in args.method
     )
     if args.out:
@@ -516,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--smoke", action="store_true",
                           help="fast scoring settings (fewer samples and corpus documents)")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute cached runs")
+    evaluate.add_argument("--store", default=None, metavar="FOLDER",
+                          help="also keep finished runs here, keyed without the source digest, "
+                          "and reuse those found (a job that spans sessions: commit the folder)")
     evaluate.add_argument("--out", default=None, help="also save the results (JSON) here")
     _table_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)

@@ -191,3 +191,22 @@ def test_collateral_steps_count_what_breaks_and_where():
     assert steps.kept.tolist() == [1.0, 0.5, 0.0]
     assert steps.broken.tolist() == [0, 1, 2]
     assert math.isnan(steps.at_unlearned[0]) and steps.at_unlearned[1:].tolist() == [1.0, 0.5]
+
+
+@pytest.mark.parametrize(("rows", "reading"), [
+    ([(0, True, False, True), (1, True, False, True)], "no retained secret is lost"),
+    ([(1, False, False, True), (1, False, True, True), (1, True, False, False)],
+     "at most half"),
+    ([(1, False, True, True), (1, False, True, True)], "cannot be compared"),
+    ([(1, False, True, True), (1, True, False, True), (1, True, False, False)],
+     "sharing such a token is what puts"),
+    ([(1, False, True, True), (1, True, False, True), (1, False, True, False)],
+     "does not make a retained secret less likely"),
+])
+def test_collateral_reading_says_what_the_rows_show(rows, reading):
+    import pandas as pd
+
+    from revs.report.explore import collateral_reading
+
+    trace = pd.DataFrame(rows, columns=["forgotten", "reproduced", "at_unlearned", "shares"])
+    assert reading in collateral_reading(trace)

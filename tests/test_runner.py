@@ -166,11 +166,16 @@ def test_a_store_keeps_finished_runs_across_caches_and_source_changes(tmp_path, 
     assert again.runs[0]["versions"]["revs_source"] != "0" * 16  # the run keeps its own digest
     with pytest.raises(AssertionError, match="recomputed"):  # without the store: recomputed
         evaluate("unedited", str(data), [0], settings=SETTINGS)
+    finished = evaluate("unedited", str(data), [0, 1], settings=SETTINGS, store=store,
+                        compute_missing=False)  # seed 1 never ran: left out, not computed
+    assert finished.rows == first.rows and len(finished.runs) == 1
     versions = {**source_digest(), "torch": "0.0"}
     monkeypatch.setattr(runner, "package_versions", lambda: versions)
     with pytest.raises(AssertionError, match="recomputed"):  # another torch: not reused
         evaluate("unedited", str(data), [0], settings=SETTINGS, store=store)
     assert list(store.glob("*.json")) == [stored]
+    with pytest.raises(NotADirectoryError, match="is a file: give a folder"):
+        evaluate("unedited", str(data), [0], settings=SETTINGS, store=stored)
 
 
 def test_method_registry():

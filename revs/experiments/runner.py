@@ -212,6 +212,7 @@ def evaluate(
     records: Sequence[Record] | None = None,
     use_cache: bool = True,
     store: str | Path | None = None,
+    compute_missing: bool = True,
 ) -> Results:
     """Evaluate ``method`` on ``dataset`` for each seed; a tidy :class:`~.results.Results`.
 
@@ -239,6 +240,8 @@ def evaluate(
             and whether bfloat16 units computed it); runs found there are reused, new ones
             are added to it. Whoever commits a store says in its datasheet what the code
             changed since.
+        compute_missing: when False, seeds with no cached or stored run are left out of the
+            result (logged) instead of computed: what a long job has finished so far.
     """
     settings = settings or EvalSettings()
     get_method(method)  # bad input fails before anything loads
@@ -247,6 +250,9 @@ def evaluate(
         raise ValueError("give at least one seed")
     if not parts or set(parts) - set(PARTS):
         raise ValueError(f"parts must be some of {', '.join(PARTS)}, got {list(parts)}")
+    if store is not None and Path(store).exists() and not Path(store).is_dir():
+        raise NotADirectoryError(f"the store {str(store)!r} is a file: give a folder for the "
+                                 "finished runs (it is made if missing)")
     testbed = records is not None or dataset in TESTBEDS
     if records is None:
         records = load_dataset(dataset, n_subjects=settings.n_subjects)
@@ -284,6 +290,9 @@ def evaluate(
         if stored is not None and stored.is_file():
             logger.info("%s on %s, seed %d: stored run %s", method, name, seed, stored)
             results.extend(Results.load(stored))
+            continue
+        if not compute_missing:
+            logger.info("%s on %s, seed %d: not computed yet, left out", method, name, seed)
             continue
 
         def load(records=records):

@@ -87,10 +87,12 @@ def study_records(tokenizer, pool_size: int, *, n_subjects: int = 20,
 def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str] = METHODS, *,
                   seeds: Sequence[int] = (0,), n_subjects: int = 20,
                   settings: EvalSettings | None = None, model: str | None = None,
-                  store: str | Path | None = None) -> pd.DataFrame:
+                  store: str | Path | None = None,
+                  compute_missing: bool = True) -> pd.DataFrame:
     """Every method on every pool's testbed, one row per (pool, split seed, method).
 
-    ``store``: a folder of finished runs to reuse and add to (the book's: :data:`STORE`).
+    ``store``: a folder of finished runs to reuse and add to (the book's: :data:`STORE`);
+    ``compute_missing=False`` leaves out the runs not finished yet instead of computing them.
 
     Columns: ``pool_size``, ``seed``, ``token_sharing`` (of the split, REVS's two rarest
     tokens: what every method unlearns and every score reads), ``method``, :data:`SCORES` (at
@@ -108,7 +110,7 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
         for method in methods:
             results = evaluate(method, f"passphrases-{size}", seeds, model=model,
                                settings=settings, parts=("effectiveness",), records=records,
-                               store=store)
+                               store=store, compute_missing=compute_missing)
             sources = {run["seed"]: run.get("config_source") for run in results.runs}
             frame = results.frame()
             frame = frame[frame.metric.isin(SCORES) & (frame.k.isna() | (frame.k == k))]
@@ -172,9 +174,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--subjects", type=int, default=20)
     parser.add_argument("--store", default=str(STORE),
                         help="finished runs to reuse and add to ('' for none)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="compute nothing: show the runs finished so far")
     args = parser.parse_args(argv)
     study = sharing_study(args.pools, args.methods, seeds=args.seeds, n_subjects=args.subjects,
-                          store=args.store or None)
+                          store=args.store or None, compute_missing=not args.finished_only)
+    if study.empty:
+        raise SystemExit("no finished runs of the study in the store yet")
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(summary(study).round(2))
     for method in study.method.unique():

@@ -27,10 +27,10 @@ from ..tokens import encode
 from ..unlearn import unlearn
 from ..vocab import token_rank, vocab_projection
 
-__all__ = ["SELECTIONS", "collateral", "collateral_steps", "demotion_trace", "edited_tokens",
-           "layer_scores", "leak_table", "lens_ranks", "neuron_table", "neuron_token_ranks",
-           "records_table", "reproduction_by_part", "rule_picks", "rules_table", "selections",
-           "shared_tokens", "sharing_table", "top_tokens"]
+__all__ = ["SELECTIONS", "collateral", "collateral_reading", "collateral_steps", "demotion_trace",
+           "edited_tokens", "layer_scores", "leak_table", "lens_ranks", "neuron_table",
+           "neuron_token_ranks", "records_table", "reproduction_by_part", "rule_picks",
+           "rules_table", "selections", "shared_tokens", "sharing_table", "top_tokens"]
 
 LENS_SITES = {"residual_after": "residual stream", "attention_out": "attention output",
               "mlp_out": "MLP output"}
@@ -405,3 +405,30 @@ def collateral_steps(trace):
                for was, now in zip(before, steps.unlearned, strict=True)]
     steps.insert(1, "demoted", demoted)
     return steps.drop(columns="unlearned")
+
+
+def collateral_reading(trace) -> str:
+    """What the rows of :func:`collateral` (any number of testbeds) say of the damage, in words.
+
+    The damage is called token-level when more than half of the lost retained secrets first go
+    wrong at a demoted token and a secret that shares a demoted token is kept less often than
+    one that shares none; otherwise the sentence says which of the two fails.
+    """
+    after = trace[trace.forgotten > 0]
+    lost = after[~after.reproduced]
+    if lost.empty:
+        return "no retained secret is lost, so there is no damage to place"
+    at_demoted = float(lost.at_unlearned.mean())
+    shared = after[after.shares].reproduced.mean()
+    unshared = after[~after.shares].reproduced.mean()
+    if at_demoted <= 0.5:
+        return ("at most half of the lost secrets first go wrong at a token REVS demoted: the "
+                "damage is not token-level here")
+    if after.shares.all():
+        return ("the damage is token-level: most lost secrets first go wrong at a token REVS "
+                "demoted (every retained secret shares one, so sharing cannot be compared)")
+    if shared < unshared:
+        return ("the damage is token-level: most lost secrets first go wrong at a token REVS "
+                "demoted, and sharing such a token is what puts a retained secret at risk")
+    return ("most lost secrets first go wrong at a demoted token, but sharing one does not make "
+            "a retained secret less likely to be written")
