@@ -90,12 +90,13 @@ book: $(STAMP)
 	$(BIN)/python book/build.py
 
 # The stored comparison (data/results/), recomputed: every method on the three testbeds, seeds
-# 0-2. Runs go through the per-run cache (~/.cache/revs/results), so an interrupted rebuild
-# resumes where it stopped; hours on a 2-core CPU (benchmarks/bench_evaluate.py times one run).
+# 0-2. Runs go through the per-run cache (~/.cache/revs/results) and a store meant to be committed
+# (data/results/runs/comparison), so an interrupted rebuild resumes where it stopped, also in a
+# later session; hours on a 2-core CPU (benchmarks/bench_evaluate.py times one run).
 reproduce: $(STAMP)
 	$(BIN)/revs evaluate --method unedited revs ft-l memit npo-kl rmu head-projection max-entropy \
 		random-neurons --dataset ssn emails urls --seeds 0 1 2 --wide \
-		--out data/results/comparison-smollm2-135m.json
+		--store data/results/runs/comparison --out data/results/comparison-smollm2-135m.json
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
