@@ -189,7 +189,8 @@ def extraction_rate(model: nn.Module, tokenizer, records: Sequence[Record], *,
     if not records:
         raise ValueError("extraction_rate needs at least one record")
     prompts = [r.prompt[-prompt_chars:] for r in records]
-    greedy = greedy_continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+    greedy = greedy_continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                  until=[r.target.strip() for r in records])
     drawn = (sampled_continuations(model, tokenizer, prompts, samples=samples,
                                    temperature=temperature, max_new_tokens=max_new_tokens,
                                    seed=seed) if samples else [[] for _ in prompts])

@@ -148,11 +148,125 @@ def exact_reproduction(
 @torch.no_grad()
 def greedy_continuations(
     model: nn.Module, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 20,
-    batch_size: int = 32,
+    batch_size: int = 32, until: Sequence[str] | None = None,
 ) -> list[str]:
-    """Greedy continuation of each prompt (left-padded batches, no special tokens added)."""
-    return _continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                          batch_size=batch_size, sampling={"do_sample": False})
+    """Greedy continuation of each prompt (left-padded batches, no special tokens added).
+
+    What ``model.generate(do_sample=False)`` computes, from the same forward calls (one
+    key/value cache per batch, the logits of the last position only); a row ends at the model's
+    end-of-sequence token. Where the model's generation config adds logits processors (a
+    repetition penalty, forced tokens...), ``generate`` itself runs.
+
+    With ``until`` (one string per prompt), row ``i`` may stop as soon as ``prompts[i]`` plus its
+    text contains ``until[i]``: its text is then the prefix of the full continuation that first
+    holds it, and a prompt that already holds it is not continued. A containment test (the
+    specificity and extraction criterion) reads the same answer from it; rows that stop leave
+    the batch, which is most of the decoding saved. Where the decoded text of a prefix need not
+    be a prefix of the text (a tokenizer that cleans up spaces), or the string holds U+FFFD
+    (what an incomplete byte decodes to), that row runs to the end.
+    """
+    if until is not None and len(until) != len(prompts):
+        raise ValueError(f"got {len(until)} strings to stop at for {len(prompts)} prompts")
+    if not _plain_greedy(model):
+        return _generated(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                          batch_size=batch_size)
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start : start + batch_size]
+        needles = None if until is None else [
+            needle if _prefix_stable(tokenizer, needle) else None
+            for needle in until[start : start + batch_size]]
+        texts.extend(_greedy_batch(model, tokenizer, batch, needles, max_new_tokens))
+    return texts
+
+
+def _greedy_batch(model, tokenizer, prompts, needles, max_new_tokens) -> list[str]:
+    """One left-padded batch of :func:`greedy_continuations`; finished rows leave it."""
+    device = next(model.parameters()).device
+    stop = _generation_stop_ids(model, tokenizer)
+    keep_logits = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    drawn: list[list[int]] = [[] for _ in prompts]
+
+    def found(i: int) -> bool:
+        if needles is None or needles[i] is None:
+            return False
+        text = tokenizer.decode(drawn[i], skip_special_tokens=True) if drawn[i] else ""
+        return needles[i] in prompts[i] + text
+
+    active = [i for i in range(len(prompts)) if not found(i)]
+    if not active or max_new_tokens < 1:
+        return [tokenizer.decode(row, skip_special_tokens=True) for row in drawn]
+    pad = tokenizer.pad_token_id or 0
+    ids, mask = pad_batch([tokenizer(prompts[i], add_special_tokens=False).input_ids
+                           for i in active], pad, side="left")
+    ids, mask = ids.to(device), mask.to(device)
+    position = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate() counts them
+    out, cache = kv_forward(model, input_ids=ids, attention_mask=mask, position_ids=position,
+                            **keep_logits)
+    position = position[:, -1:]
+    for step in range(max_new_tokens):
+        tokens = out.logits[:, -1].float().argmax(-1)  # [n_active]
+        for i, token in zip(active, tokens.tolist(), strict=True):
+            drawn[i].append(token)
+        if step == max_new_tokens - 1:
+            break
+        staying = [row for row, i in enumerate(active) if drawn[i][-1] not in stop
+                   and not found(i)]
+        if not staying:
+            break
+        if len(staying) < len(active):
+            index = torch.tensor(staying, device=device)
+            cache.batch_select_indices(index)
+            mask, position, tokens = mask[index], position[index], tokens[index]
+            active = [active[row] for row in staying]
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        position = position + 1
+        out, cache = kv_forward(model, cache, input_ids=tokens[:, None], attention_mask=mask,
+                                position_ids=position, **keep_logits)
+    # generate() feeds a row that ended padding until the batch ends, and decodes it with them.
+    width = max(len(row) for row in drawn)
+    return [tokenizer.decode(row + [pad] * (width - len(row)) if row and row[-1] in stop
+                             else row, skip_special_tokens=True) for row in drawn]
+
+
+_PROCESSOR_FIELDS = (
+    "repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size", "bad_words_ids", "min_length", "min_new_tokens",
+    "forced_bos_token_id", "forced_eos_token_id", "suppress_tokens", "begin_suppress_tokens",
+    "sequence_bias", "exponential_decay_length_penalty", "guidance_scale",
+    "watermarking_config", "stop_strings", "forced_decoder_ids",
+)
+"""Generation settings under which greedy ``generate`` is no longer the plain argmax."""
+
+
+def _plain_greedy(model: nn.Module) -> bool:
+    """Greedy ``generate`` takes the plain argmax of the logits for this model."""
+    from transformers import GenerationConfig
+
+    config = getattr(model, "generation_config", None)
+    if config is None:
+        return True
+    default = GenerationConfig()
+    return all(getattr(config, name, None) == getattr(default, name, None)
+               for name in _PROCESSOR_FIELDS)
+
+
+def _prefix_stable(tokenizer, needle: str) -> bool:
+    """A string found in the decoded text of a prefix of ids stays in the text of all of them.
+
+    Byte-level decoding of a prefix differs from the full text only in a trailing incomplete
+    character (decoded as U+FFFD); cleaning up spaces (`` .`` to ``.``) can rewrite earlier text.
+    """
+    return "\ufffd" not in needle and not getattr(tokenizer, "clean_up_tokenization_spaces",
+                                                   True)
+
+
+def _generation_stop_ids(model: nn.Module, tokenizer) -> set[int]:
+    """The ids greedy ``generate`` stops a row at: its generation config's end-of-sequence ids."""
+    if getattr(model, "generation_config", None) is None:
+        return _stop_ids(model, tokenizer)
+    eos = model.generation_config.eos_token_id
+    return set() if eos is None else set(eos if isinstance(eos, list) else [eos])
 
 
 @torch.no_grad()
@@ -228,7 +342,8 @@ def _until_stop(row: list[int], stop: set[int]) -> list[int]:
     return row
 
 
-def _continuations(model, tokenizer, prompts, *, max_new_tokens, batch_size, sampling):
+def _generated(model, tokenizer, prompts, *, max_new_tokens, batch_size):
+    """Greedy continuations from ``model.generate`` (its logits processors applied)."""
     device = next(model.parameters()).device
     texts = []
     for start in range(0, len(prompts), batch_size):
@@ -237,7 +352,7 @@ def _continuations(model, tokenizer, prompts, *, max_new_tokens, batch_size, sam
                               tokenizer.pad_token_id, side="left")
         out = model.generate(
             input_ids=ids.to(device), attention_mask=mask.to(device),
-            max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling,
+            max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, do_sample=False,
         )
         texts.extend(tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True))
     return texts

@@ -206,10 +206,12 @@ def emitted(model: nn.Module, tokenizer, records: Sequence[Record], *, max_new_t
     continuation. Returns bool ``[n_records]``.
     """
     prompts = [r.prompt[-prompt_chars:] for r in records]
+    secrets = [r.target.strip() for r in records]
+    # A row stops once its secret is out: the test below reads the same answer from the prefix.
     texts = greedy_continuations(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size)
-    return torch.tensor([r.target.strip() in p + t
-                         for r, p, t in zip(records, prompts, texts, strict=True)])
+                                 batch_size=batch_size, until=secrets)
+    return torch.tensor([secret in p + t
+                         for secret, p, t in zip(secrets, prompts, texts, strict=True)])
 
 
 def specificity(model: nn.Module, tokenizer, records: Sequence[Record], **kwargs) -> float:
