@@ -147,3 +147,25 @@ def test_the_study_has_a_row_per_pool_seed_and_method_with_its_sharing(monkeypat
     assert list(table.index) == [(p, m) for p in (10, 30) for m in ("revs", "memit")]
     assert list(table.columns) == ["token sharing", "efficacy", "generality", "specificity",
                                    "unlearning score"]
+
+
+def test_placebo_gap_pairs_each_split_and_reads_its_trend():
+    rows = [(10, 1.0, 0.1), (100, 0.5, 0.6), (1000, 0.1, 0.95)]
+    study = pd.concat([_study(rows), _study([(p, s, 1.0) for p, s, _ in rows])
+                       .assign(method="random-neurons"),
+                       _study([(30, 0.9, 0.5)])])  # no placebo on this split: left out
+    gaps = sharing_study.placebo_gap(study)
+    assert list(gaps.pool_size) == [1000, 100, 10]
+    assert gaps.gap.round(2).tolist() == [0.05, 0.4, 0.9]
+    reading = sharing_study.placebo_reading(study)
+    assert reading.startswith("specificity is 0.05 below the placebo's at token sharing 0.10 "
+                              "and 0.90 below the placebo's at 1.00; over the 3 splits")
+    assert "r = 1.00" in reading or "r = 0.99" in reading
+    above = sharing_study.placebo_reading(study[study.pool_size == 1000].assign(
+        specificity=lambda f: f.specificity.where(f.method == "revs", 0.5)))
+    assert above == "specificity is 0.45 above the placebo's at token sharing 0.10"
+    with pytest.raises(ValueError, match="no rows of 'random-neurons'"):
+        sharing_study.placebo_gap(_study(rows))
+    level = sharing_study.placebo_reading(_study([(1000, 0.0, 0.998)]).pipe(
+        lambda f: pd.concat([f, f.assign(method="random-neurons", specificity=1.0)])))
+    assert level == "specificity is the same as the placebo's at token sharing 0.00"

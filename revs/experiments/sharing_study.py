@@ -32,7 +32,8 @@ from ..sharing import token_sharing
 from .runner import evaluate
 
 __all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "STORE", "WORDS_PER_SECRET",
-           "sharing_study", "study_records", "summary", "token_pool", "verdict"]
+           "placebo_gap", "placebo_reading", "sharing_study", "study_records", "summary",
+           "token_pool", "verdict"]
 
 POOL_SIZES = (10, 30, 100, 300, 1000)
 """Pool sizes P of the book's study: from SSN-like sharing to less than the e-mail testbed's."""
@@ -162,6 +163,56 @@ def verdict(study: pd.DataFrame, method: str = "revs", *, metric: str = "specifi
             f"{shares(bad)}: no single sharing level separates them")
 
 
+def placebo_gap(study: pd.DataFrame, method: str = "revs", *, control: str = "random-neurons",
+                metric: str = "specificity") -> pd.DataFrame:
+    """What ``method`` loses against the placebo on each split: the damage that follows tokens.
+
+    One row per (pool, split seed) where both ran: ``pool_size``, ``seed``, ``token_sharing``,
+    ``metric`` of each (columns named by method) and ``gap`` = control minus method. The placebo
+    makes the same number of edits of the same size in the same layers, away from the secret's
+    tokens, so what it loses is the cost of editing at all.
+    """
+    for name in (method, control):
+        if not (study.method == name).any():
+            raise ValueError(f"no rows of {name!r} in the study")
+    wide = (study[study.method.isin([method, control])]
+            .pivot_table(index=["pool_size", "seed", "token_sharing"], columns="method",
+                         values=metric).dropna().reset_index())
+    wide.columns.name = None
+    return wide.assign(gap=wide[control] - wide[method]).sort_values(
+        ["token_sharing", "pool_size", "seed"], ignore_index=True)
+
+
+def placebo_reading(study: pd.DataFrame, method: str = "revs", *,
+                    control: str = "random-neurons", metric: str = "specificity") -> str:
+    """:func:`placebo_gap` in words.
+
+    The mean gap at the lowest and the highest token sharing, and how closely the gap follows
+    token sharing across splits (Pearson's r, from 3 splits with more than one sharing level).
+    """
+    gaps = placebo_gap(study, method, control=control, metric=metric)
+    if gaps.empty:
+        raise ValueError(f"{method!r} and {control!r} share no split of the study")
+    by_sharing = gaps.groupby("token_sharing").gap.mean()
+
+    def gap_words(value: float) -> str:
+        if round(value, 2) == 0:
+            return "the same as the placebo's"
+        side = "below" if value > 0 else "above"
+        return f"{abs(value):.2f} {side} the placebo's"
+
+    name = metric.replace("_", " ")
+    low, high = by_sharing.index.min(), by_sharing.index.max()
+    words = f"{name} is {gap_words(by_sharing[low])} at token sharing {low:.2f}"
+    if high > low:
+        words += f" and {gap_words(by_sharing[high])} at {high:.2f}"
+    if len(gaps) >= 3 and gaps.token_sharing.nunique() > 1 and gaps.gap.nunique() > 1:
+        r = gaps.token_sharing.corr(gaps.gap)
+        words += (f"; over the {len(gaps)} splits the gap and the token sharing correlate at "
+                  f"r = {r:.2f} (Pearson)")
+    return words
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run (or read back from the store) the study; print its summary and verdicts."""
     import argparse
@@ -185,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(summary(study).round(2))
     for method in study.method.unique():
         print(f"{method}: {verdict(study, method)}; {verdict(study, method, metric='efficacy')}")
+    if {"revs", "random-neurons"} <= set(study.method):  # the placebo moves REVS's edits
+        print(f"revs against its placebo: {placebo_reading(study)}")
 
 
 if __name__ == "__main__":
