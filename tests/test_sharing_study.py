@@ -169,3 +169,13 @@ def test_placebo_gap_pairs_each_split_and_reads_its_trend():
     level = sharing_study.placebo_reading(_study([(1000, 0.0, 0.998)]).pipe(
         lambda f: pd.concat([f, f.assign(method="random-neurons", specificity=1.0)])))
     assert level == "specificity is the same as the placebo's at token sharing 0.00"
+
+
+def test_best_by_pool_names_the_leader_of_each_pool_and_ties():
+    study = pd.DataFrame([
+        {"pool_size": p, "seed": seed, "method": m, "unlearning_score": v}
+        for p, m, values in [(1000, "revs", (0.9, 0.8)), (1000, "memit", (0.5, 0.6)),
+                             (10, "revs", (0.2, 0.4)), (10, "memit", (0.3, 0.3))]
+        for seed, v in enumerate(values)])
+    assert (sharing_study.best_by_pool(study)
+            == "P = 10: revs and memit (0.30); P = 1,000: revs (0.85)")

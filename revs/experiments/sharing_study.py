@@ -32,8 +32,8 @@ from ..sharing import token_sharing
 from .runner import evaluate
 
 __all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "STORE", "WORDS_PER_SECRET",
-           "placebo_gap", "placebo_reading", "sharing_study", "study_records", "summary",
-           "token_pool", "verdict"]
+           "best_by_pool", "placebo_gap", "placebo_reading", "sharing_study", "study_records",
+           "summary", "token_pool", "verdict"]
 
 POOL_SIZES = (10, 30, 100, 300, 1000)
 """Pool sizes P of the book's study: from SSN-like sharing to less than the e-mail testbed's."""
@@ -163,6 +163,20 @@ def verdict(study: pd.DataFrame, method: str = "revs", *, metric: str = "specifi
             f"{shares(bad)}: no single sharing level separates them")
 
 
+def best_by_pool(study: pd.DataFrame, metric: str = "unlearning_score") -> str:
+    """The method with the highest mean ``metric`` on each pool, in words (ties named together).
+
+    E.g. "P = 10: memit (0.35); P = 1,000: revs (0.88)", pools in increasing size.
+    """
+    means = study.groupby(["pool_size", "method"], sort=False)[metric].mean().round(2)
+    parts = []
+    for size, values in means.groupby(level="pool_size"):
+        values = values.droplevel("pool_size")
+        best = values[values == values.max()]
+        parts.append(f"P = {size:,}: {' and '.join(best.index)} ({best.iloc[0]:.2f})")
+    return "; ".join(parts)
+
+
 def placebo_gap(study: pd.DataFrame, method: str = "revs", *, control: str = "random-neurons",
                 metric: str = "specificity") -> pd.DataFrame:
     """What ``method`` loses against the placebo on each split: the damage that follows tokens.
@@ -236,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(summary(study).round(2))
     for method in study.method.unique():
         print(f"{method}: {verdict(study, method)}; {verdict(study, method, metric='efficacy')}")
+    print(f"highest unlearning score: {best_by_pool(study)}")
     if {"revs", "random-neurons"} <= set(study.method):  # the placebo moves REVS's edits
         print(f"revs against its placebo: {placebo_reading(study)}")
 
