@@ -151,6 +151,7 @@ def _unlearn(args: argparse.Namespace) -> int:
             print(f"  {key:<22} {report[key]:.3f}")
     print(f"  token rule {', '.join(report['rule'])}; token sharing "
           f"{report['token_sharing']:.2f} (retained secrets holding a forgotten one's token)")
+    print(f"  damage: {report['damage']}")
     print(f"  greedy leaks: {report['leaked_forget']} of {report['n_forget']} forget prompts,"
           f" {report['leaked_generality']} of {report['n_generality']} generality prompts")
     print(f"  {report['neurons_edited']} neurons in {report['layer_edits']} layer edits; "

@@ -19,8 +19,9 @@ from .data.records import Record, Split
 from .targets import TargetToken, tokens_for
 from .tokens import encode
 
-__all__ = ["CORPUS_WARNING", "PickedToken", "Preflight", "SharedSecret", "corpus_document_share",
-           "crowded_tokens", "preflight", "shared_tokens", "token_sharing"]
+__all__ = ["CORPUS_WARNING", "Damage", "PickedToken", "Preflight", "SharedSecret",
+           "corpus_document_share", "crowded_tokens", "damage_by_sharing", "preflight",
+           "shared_tokens", "token_sharing"]
 
 CORPUS_WARNING = 0.05
 """Warn when a picked token occurs in more than this share of the corpus's documents: demoting
@@ -68,6 +69,60 @@ def token_sharing(tokenizer, split: Split, config: REVSConfig | None = None) -> 
     """
     rows = shared_tokens(tokenizer, split, config)
     return sum(bool(row.shared) for row in rows) / len(rows)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Which retained subjects an edit cost, and whether they hold a forgotten secret's token.
+
+    If the lost subjects are those that share a picked token, the damage follows the tokens (the
+    rule does not tell the secrets apart); if not, the edit is not targeted.
+    """
+
+    lost: tuple[SharedSecret, ...]
+    """Retained subjects with a record whose secret was emitted before and is not after."""
+    records_lost: int
+    """Retained records emitted before and not after."""
+    sharing: int
+    """Retained subjects that hold a picked token of a forgotten secret (lost or not)."""
+    subjects: int
+    """Retained subjects."""
+
+    @property
+    def lost_sharing(self) -> int:
+        """Lost subjects that hold a picked token of a forgotten secret."""
+        return sum(bool(row.shared) for row in self.lost)
+
+    def reading(self) -> str:
+        """One sentence: how many subjects were lost, and how many of them share a token."""
+        if not self.lost:
+            return f"no retained subject lost (of {self.subjects}; {self.sharing} share a token)"
+        return (f"{len(self.lost)} of {self.subjects} retained subjects lost "
+                f"({self.records_lost} records); {self.lost_sharing} of them hold a token picked "
+                f"for a forgotten secret, as do {self.sharing} of the {self.subjects}")
+
+
+def damage_by_sharing(tokenizer, split: Split, config: REVSConfig | None,
+                      before: Sequence[bool], after: Sequence[bool]) -> Damage:
+    """The retained subjects an edit lost, and the picked tokens they hold (:func:`shared_tokens`).
+
+    Args:
+        tokenizer: the model's tokenizer.
+        split: the run's split.
+        config: the token choice (default :class:`REVSConfig`).
+        before: per record of ``split.retain``, whether greedy decoding emitted its secret before
+            the edit (:func:`revs.evaluation.metrics.emitted`, shape ``[n_retain]``).
+        after: the same after the edit.
+    """
+    before, after = [bool(b) for b in before], [bool(a) for a in after]
+    if not len(before) == len(after) == len(split.retain):
+        raise ValueError(f"before and after need one value per retained record "
+                         f"({len(split.retain)}), got {len(before)} and {len(after)}")
+    rows = shared_tokens(tokenizer, split, config)
+    lost_records = [r.subject for r, b, a in zip(split.retain, before, after, strict=True)
+                    if b and not a]
+    lost = tuple(row for row in rows if row.subject in set(lost_records))
+    return Damage(lost, len(lost_records), sum(bool(row.shared) for row in rows), len(rows))
 
 
 def corpus_document_share(tokenizer, token_ids: Iterable[int],

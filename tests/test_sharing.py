@@ -16,6 +16,7 @@ from revs.methods.placebo import moved_to_random_neurons
 from revs.sharing import (
     corpus_document_share,
     crowded_tokens,
+    damage_by_sharing,
     preflight,
     shared_tokens,
     token_sharing,
@@ -37,6 +38,26 @@ def test_token_sharing_counts_retained_secrets_holding_a_forgotten_secrets_token
     assert token_sharing(byte_tokenizer, _split(forget, retain)) == 0.5
     # With three tokens "7" is picked too, and "7" is in neither: the same share.
     assert token_sharing(byte_tokenizer, _split(forget, retain), REVSConfig(max_tokens=3)) == 0.5
+
+
+def test_damage_sets_lost_subjects_against_the_tokens_they_share(byte_tokenizer):
+    # "r1" holds the forgotten "z" and loses a record; "r2" shares nothing and loses one too;
+    # "r3" was never emitted, so its "after" does not count as a loss.
+    forget = [Record("f", "k", "id:", " zq-77", rule="ssn")]
+    retain = [Record("r1", "k", "id:", " bz"), Record("r1", "k2", "no:", " bz"),
+              Record("r2", "k", "id:", " ab"), Record("r3", "k", "id:", " cz")]
+    split = _split(forget, retain)
+    damage = damage_by_sharing(byte_tokenizer, split, None, [True, True, True, False],
+                               [True, False, False, False])
+    assert [(r.subject, r.shared) for r in damage.lost] == [("r1", ("z",)), ("r2", ())]
+    assert (damage.records_lost, damage.lost_sharing, damage.sharing, damage.subjects) == \
+        (2, 1, 2, 3)
+    assert damage.reading() == ("2 of 3 retained subjects lost (2 records); 1 of them hold a "
+                                "token picked for a forgotten secret, as do 2 of the 3")
+    untouched = damage_by_sharing(byte_tokenizer, split, None, [True] * 4, [True] * 4)
+    assert untouched.lost == () and untouched.reading().startswith("no retained subject lost")
+    with pytest.raises(ValueError, match="one value per retained record"):
+        damage_by_sharing(byte_tokenizer, split, None, [True], [True])
 
 
 def test_the_rule_decides_what_is_shared(byte_tokenizer):

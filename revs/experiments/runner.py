@@ -30,7 +30,7 @@ from ..evaluation.scoring import PARTS, EvalSettings, score_model, scored_config
 from ..methods import MethodRun, get_method
 from ..model import EMBEDDED_MODEL, cache_dir, load_model
 from ..patch import Patch, load_patch
-from ..sharing import crowded_tokens, token_sharing
+from ..sharing import crowded_tokens, damage_by_sharing, token_sharing
 from ..unlearn import unlearn
 from ..vocab import vocab_projection
 from .results import Results, cache_key, check_thresholds, package_versions, rows_for
@@ -75,7 +75,10 @@ def unlearn_testbed(
         ``generality_output`` (model output only), ``specificity``, ``unlearning_score``,
         ``leaked_forget`` / ``leaked_generality`` (records whose secret greedy decoding still
         emits), the records' token ``rule``, ``token_sharing``
-        (:func:`revs.sharing.token_sharing`), ``warnings`` (tokens picked for more than half of
+        (:func:`revs.sharing.token_sharing`), the retained subjects the edit lost and the picked
+        tokens they hold (``retain_lost``, ``retain_lost_records``, ``retain_lost_sharing``,
+        ``retain_sharing``, in words ``damage``: :func:`revs.sharing.damage_by_sharing`),
+        ``warnings`` (tokens picked for more than half of
         the secrets), ``seconds_per_target``, edit counts, forward passes and the settings.
     """
     settings = dataclasses.replace(settings or EvalSettings(), ks=(k,))
@@ -98,6 +101,8 @@ def unlearn_testbed(
         generality(model_, tokenizer, split.generality, scored_config(config), k=k,
                    all_layers=False) if split.generality else None)
     leaked_forget = emitted(model_, tokenizer, split.forget, max_new_tokens=settings.max_new_tokens)
+    after_retain = emitted(model_, tokenizer, split.retain, max_new_tokens=settings.max_new_tokens)
+    damage = damage_by_sharing(tokenizer, split, config, before_retain, after_retain)
     leaked_generality = (emitted(model_, tokenizer, split.generality,
                                  max_new_tokens=settings.max_new_tokens)
                          if split.generality else torch.zeros(0, dtype=torch.bool))
@@ -116,6 +121,11 @@ def unlearn_testbed(
         "retain_emitted_before": int(before_retain.sum()),
         "rule": sorted({r.rule for r in records}),
         "token_sharing": token_sharing(tokenizer, split, config),
+        "retain_lost": [dataclasses.asdict(row) for row in damage.lost],
+        "retain_lost_records": damage.records_lost,
+        "retain_lost_sharing": damage.lost_sharing,
+        "retain_sharing": damage.sharing,
+        "damage": damage.reading(),
         "warnings": crowded,
         "seconds": result.seconds,
         "seconds_per_target": result.seconds / len(split.forget),
