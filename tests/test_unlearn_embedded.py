@@ -74,6 +74,11 @@ def test_unlearn_command_on_the_smoke_testbed(capsys):
     assert report["efficacy"] >= 0.95 and report["leaked_forget"] == 0, report
     for key in ("generality", "specificity", "seconds_per_target"):
         assert 0 <= report[key], report
+    # The lost records are those specificity misses (every retained SSN was emitted before).
+    assert report["retain_emitted_before"] == report["n_retain"]
+    assert report["retain_lost_records"] == round((1 - report["specificity"]) * report["n_retain"])
+    assert len(report["retain_lost"]) >= report["retain_lost_sharing"]
+    assert report["retain_lost_sharing"] <= report["retain_sharing"] == 2  # SSNs share digits
 
 
 def test_unlearn_and_evaluate_commands_give_the_same_scores(capsys):
