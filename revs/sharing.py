@@ -121,7 +121,8 @@ def damage_by_sharing(tokenizer, split: Split, config: REVSConfig | None,
     rows = shared_tokens(tokenizer, split, config)
     lost_records = [r.subject for r, b, a in zip(split.retain, before, after, strict=True)
                     if b and not a]
-    lost = tuple(row for row in rows if row.subject in set(lost_records))
+    lost_subjects = set(lost_records)
+    lost = tuple(row for row in rows if row.subject in lost_subjects)
     return Damage(lost, len(lost_records), sum(bool(row.shared) for row in rows), len(rows))
 
 

@@ -30,7 +30,7 @@ from ..evaluation.scoring import PARTS, EvalSettings, score_model, scored_config
 from ..methods import MethodRun, get_method
 from ..model import EMBEDDED_MODEL, cache_dir, load_model
 from ..patch import Patch, load_patch
-from ..sharing import crowded_tokens, damage_by_sharing, token_sharing
+from ..sharing import crowded_tokens, damage_by_sharing
 from ..unlearn import unlearn
 from ..vocab import vocab_projection
 from .results import Results, cache_key, check_thresholds, package_versions, rows_for
@@ -78,8 +78,8 @@ def unlearn_testbed(
         (:func:`revs.sharing.token_sharing`), the retained subjects the edit lost and the picked
         tokens they hold (``retain_lost``, ``retain_lost_records``, ``retain_lost_sharing``,
         ``retain_sharing``, in words ``damage``: :func:`revs.sharing.damage_by_sharing`),
-        ``warnings`` (tokens picked for more than half of
-        the secrets), ``seconds_per_target``, edit counts, forward passes and the settings.
+        ``warnings`` (tokens picked for more than half of the secrets), ``seconds_per_target``,
+        edit counts, forward passes and the settings.
     """
     settings = dataclasses.replace(settings or EvalSettings(), ks=(k,))
     records = load_dataset(dataset, n_subjects=settings.n_subjects)
@@ -120,7 +120,7 @@ def unlearn_testbed(
         "n_retain": len(split.retain),
         "retain_emitted_before": int(before_retain.sum()),
         "rule": sorted({r.rule for r in records}),
-        "token_sharing": token_sharing(tokenizer, split, config),
+        "token_sharing": damage.sharing / damage.subjects,  # token_sharing(), rows read once
         "retain_lost": [dataclasses.asdict(row) for row in damage.lost],
         "retain_lost_records": damage.records_lost,
         "retain_lost_sharing": damage.lost_sharing,
