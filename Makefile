@@ -93,7 +93,11 @@ book: $(STAMP)
 # 0-2. Runs go through the per-run cache (~/.cache/revs/results) and a store meant to be committed
 # (data/results/runs/comparison), so an interrupted rebuild resumes where it stopped, also in a
 # later session; hours on a 2-core CPU (benchmarks/bench_evaluate.py times one run).
+# First every method's sweep on each dataset's validation testbed (a current stored one is kept,
+# so an interrupted run resumes), then the comparison on the test testbeds.
 reproduce: $(STAMP)
+	$(BIN)/revs sweep --method revs ft-l memit npo-kl rmu head-projection max-entropy \
+		--dataset ssn emails urls --skip-current
 	$(BIN)/revs evaluate --method unedited revs ft-l memit npo-kl rmu head-projection max-entropy \
 		random-neurons --dataset ssn emails urls --seeds 0 1 2 --wide \
 		--store data/results/runs/comparison --out data/results/comparison-smollm2-135m.json

@@ -333,13 +333,16 @@ def _print_results(results, args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """Sweep each method's grid on the validation testbed and store the chosen settings."""
-    from .experiments.tuning import sweep
+    from .experiments.tuning import is_current, sweep
     from .methods import get_method
 
     for name in args.method:
         get_method(name)
     for name in args.method:
         for dataset in args.dataset:
+            if args.skip_current and is_current(name, dataset, args.model):
+                print(f"{name} on {dataset}: its stored sweep is current, kept")
+                continue
             result = sweep(name, dataset=dataset, model=args.model)
             print(f"{name} on {dataset}: chose {result['chosen'] or 'the defaults'}")
             for trial in result["trials"]:
@@ -548,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="validation testbeds to sweep on (default: all of them)")
     sweep.add_argument("--model", default=None,
                        help="local Hugging Face model folder (default: the embedded model)")
+    sweep.add_argument("--skip-current", action="store_true",
+                       help="keep a stored sweep made with today's validation settings and grid "
+                       "(each sweep is stored as it ends, so an interrupted run resumes)")
     sweep.set_defaults(handler=_sweep)
 
     apply = commands.add_parser(

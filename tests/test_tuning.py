@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from revs.cli import main
 from revs.config import REVSConfig
 from revs.data import load_dataset
 from revs.experiments import tuning
@@ -41,21 +42,39 @@ def test_tuned_config_reads_what_a_sweep_stores_for_its_dataset(tmp_path, monkey
     assert tuning.tuned_config("random-neurons", dataset="emails") == revs  # the placebo's too
 
 
-def test_a_sweep_made_for_other_validation_settings_is_reported_stale(tmp_path, monkeypatch,
-                                                                       caplog):
+def test_a_sweep_made_for_other_validation_settings_or_grid_is_reported_stale(
+        tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
     current = {"dataset": "ssn", **tuning.VALIDATION}
-    for method, validation in (("memit", current), ("ft-l", {**current, "n_forget": 10})):
+    memit_trials = [{"overrides": overrides} for overrides in tuning.GRIDS["memit"]]
+    stored = {"memit": (current, memit_trials),
+              "ft-l": ({**current, "n_forget": 10},
+                       [{"overrides": overrides} for overrides in tuning.GRIDS["ft-l"]]),
+              "rmu": (current, [{"overrides": {}}])}  # another grid than today's
+    for method, (validation, trials) in stored.items():
         config = get_method(method).default_config()
         (tmp_path / f"{method}-smollm2-135m-ssn.json").write_text(json.dumps(
-            {"config": dataclasses.asdict(config), "validation": validation,
-             "command": f"revs sweep --method {method} --dataset ssn"}))
-    assert tuning.stale_sweeps() == [tmp_path / "ft-l-smollm2-135m-ssn.json"]
+            {"method": method, "config": dataclasses.asdict(config), "validation": validation,
+             "trials": trials, "command": f"revs sweep --method {method} --dataset ssn"}))
+    assert tuning.stale_sweeps() == [tmp_path / "ft-l-smollm2-135m-ssn.json",
+                                     tmp_path / "rmu-smollm2-135m-ssn.json"]
+    assert tuning.is_current("memit", "ssn") and not tuning.is_current("ft-l", "ssn")
+    assert not tuning.is_current("memit", "emails")  # never swept there
     with caplog.at_level("WARNING", logger="revs.experiments.tuning"):
         assert tuning.tuned_config("memit") is not None
         assert not caplog.records
         assert tuning.tuned_config("ft-l") is not None
     assert "revs sweep --method ft-l --dataset ssn" in caplog.text
+
+
+def test_sweep_skip_current_keeps_a_current_sweep(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    monkeypatch.setattr(tuning, "sweep", lambda *a, **k: pytest.fail("swept a current sweep"))
+    (tmp_path / "memit-smollm2-135m-ssn.json").write_text(json.dumps(
+        {"method": "memit", "validation": {"dataset": "ssn", **tuning.VALIDATION},
+         "trials": [{"overrides": overrides} for overrides in tuning.GRIDS["memit"]]}))
+    assert main(["sweep", "--method", "memit", "--dataset", "ssn", "--skip-current"]) == 0
+    assert "memit on ssn: its stored sweep is current, kept" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("path", sorted(tuning.HPARAMS_DIR.glob("*.json")), ids=lambda p: p.name)

@@ -32,8 +32,8 @@ from ..resources import data_path
 from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "SETTINGS_OF", "VALIDATION", "VALIDATION_DATASETS",
-           "model_tag", "resolve", "stale_sweeps", "sweep", "tuned_config", "tuned_on",
-           "validation_records"]
+           "is_current", "model_tag", "resolve", "stale_sweeps", "sweep", "tuned_config",
+           "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,9 @@ def tuned_config(method: str, model: str | None = None, dataset: str = "ssn") ->
         return None
     stored = json.loads(path.read_text())
     if _is_stale(stored):
-        logger.warning("%s was swept with other validation settings than today's %s: redo it "
-                       "with `%s`", path.name, VALIDATION, stored.get("command", "revs sweep"))
+        logger.warning("%s was swept with other validation settings (today's: %s) or another "
+                       "grid: redo it with `%s`", path.name, VALIDATION,
+                       stored.get("command", "revs sweep"))
     default = get_method(method).default_config()
     fields = {f.name: f.type for f in dataclasses.fields(default)}
     values = {key: tuple(value) if isinstance(value, list) else value
@@ -130,19 +131,29 @@ def tuned_config(method: str, model: str | None = None, dataset: str = "ssn") ->
 
 
 def _is_stale(stored: dict) -> bool:
+    """Whether a stored sweep was made with other validation settings or another grid."""
     validation = dict(stored.get("validation", {}))
     validation.pop("dataset", None)
-    return validation != VALIDATION
+    tried = [trial["overrides"] for trial in stored.get("trials", [])]
+    grid = json.loads(json.dumps(GRIDS.get(stored.get("method"), [])))  # tuples as JSON lists
+    return validation != VALIDATION or tried != grid
 
 
 def stale_sweeps() -> list[Path]:
-    """The stored sweeps made with other validation settings than :data:`VALIDATION`.
+    """The stored sweeps made with other validation settings or another grid than today's.
 
-    Their settings still run (and :func:`tuned_config` warns), but they were chosen for another
-    regime: ``revs sweep`` redoes them.
+    Today's: :data:`VALIDATION` and :data:`GRIDS`. Their settings still run (and
+    :func:`tuned_config` warns), but they were chosen for another regime or among other
+    settings: ``revs sweep`` redoes them.
     """
     return [path for path in sorted(HPARAMS_DIR.glob("*.json"))
             if _is_stale(json.loads(path.read_text()))]
+
+
+def is_current(method: str, dataset: str, model: str | None = None) -> bool:
+    """Whether ``method`` has a stored sweep on ``dataset`` made with today's settings and grid."""
+    path = _path(method, model, dataset)
+    return path.is_file() and not _is_stale(json.loads(path.read_text()))
 
 
 def validation_records(dataset: str = "ssn") -> list:
