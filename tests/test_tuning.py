@@ -65,6 +65,10 @@ def test_a_sweep_made_for_other_validation_settings_or_grid_is_reported_stale(
         assert not caplog.records
         assert tuning.tuned_config("ft-l") is not None
     assert "revs sweep --method ft-l --dataset ssn" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="revs.experiments.tuning"):
+        tuning.tuned_config("ft-l")
+    assert not caplog.records  # once per file
 
 
 def test_sweep_skip_current_keeps_a_current_sweep(tmp_path, monkeypatch, capsys):

@@ -43,9 +43,8 @@ VALIDATION = {"generator_seed": 1, "split_seed": 0, "n_forget": EvalSettings().n
 """How a dataset's validation testbed is made and how a setting is scored on it.
 
 It forgets as many subjects as a scored run (``n_forget``, None: half): the token sharing of a
-split grows with the number of secrets forgotten at once (forgetting 10 of 40 e-mail subjects
-gives 0.13, forgetting 20 gives 0.40), so a sweep on fewer forgotten secrets than the test
-chooses for a regime the test never sees."""
+split (:func:`revs.sharing.token_sharing`) grows with the number of secrets forgotten at once,
+so a sweep that forgets fewer than the test chooses for a regime the test never sees."""
 VALIDATION_DATASETS = COMPARED
 """The datasets with a validation testbed of their own (one sweep each)."""
 LLAMA3 = {"bands": "llama3"}
@@ -119,7 +118,8 @@ def tuned_config(method: str, model: str | None = None, dataset: str = "ssn") ->
     if not path.is_file():
         return None
     stored = json.loads(path.read_text())
-    if _is_stale(stored):
+    if _is_stale(stored) and path not in _WARNED:
+        _WARNED.add(path)
         logger.warning("%s was swept with other validation settings (today's: %s) or another "
                        "grid: redo it with `%s`", path.name, VALIDATION,
                        stored.get("command", "revs sweep"))
@@ -128,6 +128,9 @@ def tuned_config(method: str, model: str | None = None, dataset: str = "ssn") ->
     values = {key: tuple(value) if isinstance(value, list) else value
               for key, value in stored["config"].items() if key in fields}
     return dataclasses.replace(default, **values)
+
+
+_WARNED: set[Path] = set()  # once per file and process: a comparison reads one per run
 
 
 def _is_stale(stored: dict) -> bool:
