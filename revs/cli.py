@@ -268,7 +268,7 @@ def _save_model(model, tokenizer, folder) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    """The scoring settings of ``--smoke`` and ``--subjects`` (revs evaluate, revs unlearn)."""
+    """The scoring settings of ``--smoke``, ``--subjects`` and ``--forget`` (evaluate, unlearn)."""
     import dataclasses
 
     from .evaluation.scoring import SMOKE, EvalSettings
@@ -276,6 +276,11 @@ def _settings(args: argparse.Namespace):
     settings = SMOKE if args.smoke else EvalSettings()
     if args.subjects:
         settings = dataclasses.replace(settings, n_subjects=args.subjects)
+    if args.forget is not None:
+        if not 0 < args.forget < settings.n_subjects:
+            raise ValueError(f"--forget must be between 1 and {settings.n_subjects - 1} for "
+                             f"{settings.n_subjects} subjects, got {args.forget}")
+        settings = dataclasses.replace(settings, n_forget=args.forget)
     return settings
 
 
@@ -482,6 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     unlearn.add_argument("--seed", type=int, default=0, help="split seed (--dataset)")
     unlearn.add_argument("--subjects", type=int, default=None,
                          help="subjects in the testbed, x 5 records (--dataset; default 40)")
+    unlearn.add_argument("--forget", type=int, default=None, metavar="N",
+                         help="subjects forgotten at once (--dataset; default half): the more, "
+                         "the more tokens they share with the retained ones")
     unlearn.add_argument("--smoke", action="store_true",
                          help="the scoring settings of revs evaluate --smoke (--dataset)")
     unlearn.add_argument("-k", "--k", type=int, default=100,
@@ -515,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="rank thresholds (default: 10 50 100 500)")
     evaluate.add_argument("--subjects", type=int, default=None,
                           help="subjects of a generated testbed, x 5 records (default: 40)")
+    evaluate.add_argument("--forget", type=int, default=None, metavar="N",
+                          help="subjects forgotten at once (default: half)")
     evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                           help="a REVS setting (see revs unlearn --help)")
     evaluate.add_argument("--smoke", action="store_true",

@@ -109,6 +109,34 @@ def test_a_testbed_run_checks_its_patch_path_first(tmp_path, capsys, monkeypatch
     assert "is a folder" in message
 
 
+@pytest.mark.parametrize("command", ["unlearn", "evaluate"])
+@pytest.mark.parametrize("forget", ["0", "40", "-3"])
+def test_forgetting_none_or_every_subject_is_refused_before_any_run(
+        capsys, monkeypatch, command, forget):
+    import revs.experiments.runner as runner
+
+    for name in ("unlearn_testbed", "evaluate"):
+        monkeypatch.setattr(runner, name, lambda *a, **k: pytest.fail("ran the testbed"))
+    message = _error(capsys, [command, "--dataset", "emails", "--forget", forget])
+    assert "--forget must be between 1 and 39 for 40 subjects" in message
+
+
+def test_a_testbed_run_forgets_as_many_subjects_as_asked(capsys, monkeypatch):
+    import revs.experiments.runner as runner
+
+    class Asked(Exception):
+        pass
+
+    def stop_with_the_settings(*args, settings, **kwargs):
+        raise Asked(settings)
+
+    monkeypatch.setattr(runner, "unlearn_testbed", stop_with_the_settings)
+    with pytest.raises(Asked) as asked:
+        main(["unlearn", "--dataset", "emails", "--forget", "10", "--subjects", "30"])
+    settings = asked.value.args[0]
+    assert (settings.n_forget, settings.n_subjects) == (10, 30)
+
+
 # --- 4. ordinary mistakes: a message, not a traceback ------------------------------------------
 
 
