@@ -277,7 +277,14 @@ def _settings(args: argparse.Namespace):
     if args.subjects:
         settings = dataclasses.replace(settings, n_subjects=args.subjects)
     if args.forget is not None:
-        if not 0 < args.forget < settings.n_subjects:
+        # A file's subject count is known only once it is read: split_records checks it there.
+        from .data import SYNTHETIC
+
+        generated = args.dataset in SYNTHETIC if isinstance(args.dataset, str) else all(
+            name in SYNTHETIC for name in args.dataset)
+        if not generated and args.forget < 1:
+            raise ValueError(f"--forget must be at least 1, got {args.forget}")
+        if generated and not 0 < args.forget < settings.n_subjects:
             raise ValueError(f"--forget must be between 1 and {settings.n_subjects - 1} for "
                              f"{settings.n_subjects} subjects, got {args.forget}")
         settings = dataclasses.replace(settings, n_forget=args.forget)
