@@ -88,6 +88,22 @@ class Results:
 
         return pd.DataFrame(self.rows, columns=list(COLUMNS)).astype({"k": "Int64"})
 
+    def seed_scores(self, metrics: Sequence[str], k: int) -> dict[int, dict[str, Any]]:
+        """Per split seed, each of ``metrics`` at threshold ``k``: the rows of a study's table.
+
+        None where a run lacks a metric; metrics without a threshold as they are; ``settings``:
+        where the run's config came from (``config_source``).
+        """
+        frame = self.frame()
+        frame = frame[frame.metric.isin(metrics) & (frame.k.isna() | (frame.k == k))]
+        sources = {run["seed"]: run.get("config_source") for run in self.runs}
+        table = {}
+        for seed, values in frame.groupby("seed"):
+            found = dict(zip(values.metric, values.value, strict=True))
+            table[seed] = {**{name: found.get(name) for name in metrics},
+                           "settings": sources.get(seed)}
+        return table
+
     def aggregate(self):
         """Mean and population std (ddof 0) over seeds, per (method, dataset, k, metric).
 

@@ -112,14 +112,9 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
             results = evaluate(method, f"passphrases-{size}", seeds, model=model,
                                settings=settings, parts=("effectiveness",), records=records,
                                store=store, compute_missing=compute_missing)
-            sources = {run["seed"]: run.get("config_source") for run in results.runs}
-            frame = results.frame()
-            frame = frame[frame.metric.isin(SCORES) & (frame.k.isna() | (frame.k == k))]
-            for seed, values in frame.groupby("seed"):
-                scores = dict(zip(values.metric, values.value, strict=True))
-                rows.append({"pool_size": size, "seed": seed, "token_sharing": sharing[seed],
-                             "method": method, **{name: scores.get(name) for name in SCORES},
-                             "settings": sources[seed]})
+            rows.extend({"pool_size": size, "seed": seed, "token_sharing": sharing[seed],
+                         "method": method, **scores}
+                        for seed, scores in results.seed_scores(SCORES, k).items())
     return pd.DataFrame(rows)
 
 
