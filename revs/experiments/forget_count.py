@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--counts", nargs="+", type=int, default=list(COUNTS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--dataset", default="emails")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--store", default=str(STORE),
                         help="finished runs to reuse and add to ('' for none)")
     parser.add_argument("--finished-only", action="store_true",
