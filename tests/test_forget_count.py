@@ -42,6 +42,21 @@ def test_count_reading_averages_seeds_and_needs_the_method():
     assert table.loc[(5, "revs"), "specificity"] == pytest.approx(0.825)
 
 
+def test_readings_name_what_the_book_states():
+    revs = _study([(5, 0.1, 0.95), (20, 0.4, 0.7)]).assign(settings="swept on emails")
+    placebo = _study([(5, 0.1, 1.0), (20, 0.4, 0.98)], "random-neurons").assign(settings="s")
+    values = forget_count.readings(pd.concat([revs, placebo]))
+    assert values["counts"] == "5, 20" and values["subjects"] == 40
+    assert values["settings"] == "swept on emails" and values["protocol"] == "20 of 40"
+    assert values["protocol_sharing"] == pytest.approx(0.4)
+    assert values["protocol_specificity"] == pytest.approx(0.7)
+    assert values["protocol_placebo"] == pytest.approx(0.98)
+    assert values["reading_random_neurons"].startswith("specificity is at least 0.80 at every")
+    assert values["efficacy_revs"] == forget_count.count_reading(revs, metric="efficacy")
+    # without the protocol's count there is nothing to say about it
+    assert "protocol" not in forget_count.readings(revs[revs.n_forget == 5])
+
+
 def test_counts_outside_the_testbed_are_refused_before_any_run(monkeypatch):
     monkeypatch.setattr(forget_count, "evaluate", lambda *a, **k: pytest.fail("ran"))
     for counts in [(0, 5), (5, 40), ()]:

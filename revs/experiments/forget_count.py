@@ -29,7 +29,7 @@ from .runner import evaluate
 from .sharing_study import SCORES
 
 __all__ = ["COUNTS", "METHODS", "SMOKE_COUNTS", "STORE", "count_reading", "forget_count_study",
-           "summary"]
+           "readings", "summary"]
 
 COUNTS = (5, 10, 20, 30)
 """Subjects forgotten at once in the book's study, of the testbed's 40 (20: the protocol)."""
@@ -117,6 +117,37 @@ def count_reading(study: pd.DataFrame, method: str = "revs", *, metric: str = "s
                 f"{bad.index.min()} (token sharing {bad.token_sharing.loc[bad.index.min()]:.2f})")
     return (f"{what} forgetting {counts(good)} of {subjects} subjects at once and below it "
             f"forgetting {counts(bad)}: no single count separates them")
+
+
+def readings(study: pd.DataFrame, *, threshold: float = 0.8) -> dict[str, object]:
+    """What the book states about the study, by name (values for ``myst_nb.glue``).
+
+    ``counts`` and ``subjects``; ``settings`` (where REVS's config came from);
+    ``reading_<method>`` / ``efficacy_<method>`` (:func:`count_reading` of specificity and
+    efficacy, ``-`` in a method's name written ``_``); at the protocol's count (half the
+    subjects, spec §5.1) ``protocol`` ("20 of 40"), the split's mean token sharing
+    ``protocol_sharing`` and the mean specificity of REVS (``protocol_specificity``) and of
+    the placebo (``protocol_placebo``), where the study has them.
+    """
+    subjects = int(study.n_subjects.iloc[0])
+    values: dict[str, object] = {
+        "counts": ", ".join(str(n) for n in sorted(study.n_forget.unique())),
+        "subjects": subjects,
+        "settings": study[study.method == "revs"].settings.iloc[0]}
+    for method in study.method.unique():
+        name = method.replace("-", "_")
+        values[f"reading_{name}"] = count_reading(study, method, threshold=threshold)
+        values[f"efficacy_{name}"] = count_reading(study, method, metric="efficacy",
+                                                   threshold=threshold)
+    protocol = study[study.n_forget == subjects // 2].groupby("method").mean(numeric_only=True)
+    if not protocol.empty:
+        values["protocol"] = f"{subjects // 2} of {subjects}"
+        values["protocol_sharing"] = float(protocol.token_sharing.iloc[0])
+        for method, key in (("revs", "protocol_specificity"),
+                            ("random-neurons", "protocol_placebo")):
+            if method in protocol.index:
+                values[key] = float(protocol.specificity[method])
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> None:
