@@ -2,10 +2,10 @@
 
 The protocol (spec §5.1) forgets half of a testbed's subjects in one run. REVS edits the neurons
 that write each forgotten secret's rarest tokens, so every secret added to the forget set adds
-tokens a retained secret may hold: on the e-mail testbed the token sharing of the split
-(:func:`revs.sharing.token_sharing`) grows from about a tenth with 5 of 40 forgotten to half with
-30. This study varies the forget count N and nothing else: the same testbed, the same split seeds
-(the forget sets of one seed nest: the first N subjects of one shuffle), the same settings (each
+tokens a retained secret may hold, and the token sharing of the split
+(:func:`revs.sharing.token_sharing`) grows with the count even on the e-mail testbed. This
+study varies the forget count N and nothing else: the same testbed, the same split seeds (the
+forget sets of one seed nest: the first N subjects of one shuffle), the same settings (each
 method's sweep on the dataset, :func:`revs.experiments.tuning.tuned_config`), scored through
 :func:`revs.evaluate` (cached per run) on efficacy, generality and specificity. The placebo
 (``random-neurons``: REVS's edits moved to random neurons of the same layers) shows what editing
@@ -65,11 +65,11 @@ def forget_count_study(counts: Sequence[int] = COUNTS, methods: Sequence[str] = 
     k = base.ks[0]
     rows = []
     for count in counts:
-        settings = dataclasses.replace(base, n_forget=count)
+        scored = dataclasses.replace(base, n_forget=count)
         sharing = {seed: token_sharing(tokenizer, split_records(records, seed, count),
                                        scored_config(None)) for seed in seeds}
         for method in methods:
-            results = evaluate(method, dataset, seeds, model=model, settings=settings,
+            results = evaluate(method, dataset, seeds, model=model, settings=scored,
                                parts=("effectiveness",), store=store,
                                compute_missing=compute_missing)
             rows.extend({"n_forget": count, "n_subjects": base.n_subjects, "seed": seed,
