@@ -355,7 +355,7 @@ def _sweep(args: argparse.Namespace) -> int:
             if args.skip_current and is_current(name, dataset, args.model):
                 print(f"{name} on {dataset}: its stored sweep is current, kept")
                 continue
-            result = sweep(name, dataset=dataset, model=args.model)
+            result = sweep(name, dataset=dataset, model=args.model, reuse=not args.redo_trials)
             print(f"{name} on {dataset}: chose {result['chosen'] or 'the defaults'}")
             for trial in result["trials"]:
                 scores = ", ".join(f"{key} {value:.3f}" for key, value in trial["scores"].items())
@@ -571,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--skip-current", action="store_true",
                        help="keep a stored sweep made with today's validation settings and grid "
                        "(each sweep is stored as it ends, so an interrupted run resumes)")
+    sweep.add_argument("--redo-trials", action="store_true",
+                       help="score every setting anew; by default a setting the stored sweep "
+                       "scored on today's validation testbed keeps its scores (redo after "
+                       "changing a method's code)")
     sweep.set_defaults(handler=_sweep)
 
     apply = commands.add_parser(

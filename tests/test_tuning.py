@@ -3,6 +3,7 @@ secrets the test tables never score."""
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -79,6 +80,57 @@ def test_sweep_skip_current_keeps_a_current_sweep(tmp_path, monkeypatch, capsys)
          "trials": [{"overrides": overrides} for overrides in tuning.GRIDS["memit"]]}))
     assert main(["sweep", "--method", "memit", "--dataset", "ssn", "--skip-current"]) == 0
     assert "memit on ssn: its stored sweep is current, kept" in capsys.readouterr().out
+
+
+def _fake_sweep_parts(monkeypatch, scored: list):
+    """Stand-ins for the testbed, the method and the scores: a sweep's bookkeeping alone."""
+    def runner(model, tokenizer, forget, config):
+        scored.append(config.v_lr)
+        return SimpleNamespace(seconds=1.0)
+
+    runner.default_config = MEMITConfig
+    weight = SimpleNamespace(shape=(49_152, 8))
+    model = SimpleNamespace(get_output_embeddings=lambda: SimpleNamespace(weight=weight))
+    monkeypatch.setattr(tuning, "get_method", lambda name: runner)
+    monkeypatch.setattr(tuning, "memorize", lambda *a, **k: SimpleNamespace(model=model,
+                                                                           tokenizer=None))
+    monkeypatch.setattr(tuning, "scorecard", lambda model, tokenizer, split, config, **k: {
+        "unlearning_score": config.v_lr / 10, "perplexity": 28.0})
+
+
+def test_a_sweep_keeps_the_trials_its_stored_sweep_scored_on_the_same_testbed(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    scored: list = []
+    _fake_sweep_parts(monkeypatch, scored)
+    first = tuning.sweep("memit", dataset="ssn", grid=[{}, {"v_lr": 2.0}])
+    assert scored == [0.5, 2.0] and first["chosen"] == {"v_lr": 2.0}
+    scored.clear()
+    with caplog.at_level("INFO", logger="revs.experiments.tuning"):
+        second = tuning.sweep("memit", dataset="ssn", grid=[{"v_lr": 2.0}, {"v_lr": 3.0}])
+    assert scored == [3.0]  # only the new entry ran
+    assert "scored before on this testbed, kept" in caplog.text
+    assert second["trials"][0] == first["trials"][1] and second["chosen"] == {"v_lr": 3.0}
+    scored.clear()
+    tuning.sweep("memit", dataset="ssn", grid=[{"v_lr": 2.0}, {"v_lr": 3.0}], reuse=False)
+    assert scored == [2.0, 3.0]
+    scored.clear()
+    path = tmp_path / "memit-smollm2-135m-ssn.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "validation": {**stored["validation"], "k": 10}}))
+    tuning.sweep("memit", dataset="ssn", grid=[{"v_lr": 2.0}])
+    assert scored == [2.0]  # scored on another testbed: not reused
+    assert tuning.reusable_trials("memit", "emails") == {}  # never swept there
+
+
+def test_revs_sweep_redo_trials_scores_every_setting_anew(tmp_path, monkeypatch):
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    calls = []
+    monkeypatch.setattr(tuning, "sweep", lambda name, **k: calls.append(k["reuse"]) or {
+        "chosen": {}, "trials": []})
+    assert main(["sweep", "--method", "memit", "--dataset", "ssn"]) == 0
+    assert main(["sweep", "--method", "memit", "--dataset", "ssn", "--redo-trials"]) == 0
+    assert calls == [True, False]
 
 
 @pytest.mark.parametrize("path", sorted(tuning.HPARAMS_DIR.glob("*.json")), ids=lambda p: p.name)

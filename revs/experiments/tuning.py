@@ -32,8 +32,8 @@ from ..resources import data_path
 from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "SETTINGS_OF", "VALIDATION", "VALIDATION_DATASETS",
-           "is_current", "model_tag", "resolve", "stale_sweeps", "sweep", "tuned_config",
-           "tuned_on", "validation_records"]
+           "is_current", "model_tag", "resolve", "reusable_trials", "stale_sweeps", "sweep",
+           "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,22 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
              {"lr": 1e-3, "norm_constraint": 1e-2, "epochs": 10}],
     "memit": _MEMIT_GRID,
     "head-projection": _MEMIT_GRID,
-    "max-entropy": _MEMIT_GRID,
-    "npo-kl": [{}, {"lr": 2e-4}, {"lr": 1e-3}, {"lr": 1e-3, "epochs": 2}],
-    "rmu": [{}, {"lr": 1e-3}, {"lr": 1e-3, "epochs": 2}, {"lr": 5e-3, "steering": 100.0}],
+    "max-entropy": [{}, {"v_lr": 1.0, "clamp_norm_factor": 2.0},
+                    {"v_lr": 2.0, "clamp_norm_factor": 4.0},
+                    {"v_lr": 2.0, "clamp_norm_factor": 4.0, "mom2_weight": 1500.0}],
+    "npo-kl": [{}, {"lr": 2e-5}, {"lr": 2e-4}, {"lr": 1e-3}],
+    "rmu": [{}, {"lr": 1e-3, "epochs": 2}, {"lr": 5e-3}, {"lr": 5e-3, "steering": 100.0}],
     "revs": [{}, LLAMA3, {"n_neurons": 10}, {"act_filter": 300},
              {"neuron_band": (10_000, 30_000)}],
 }
 """Settings tried per method: overrides of the method's default config (four each; REVS five).
 
+Each grid spans from settings that barely move the secrets to ones that forget them all and
+damage the rest, so the chosen point is not at an end only because the grid stopped. Every entry
+has to change something: Max-Entropy never stops early, so MEMIT's ``loss_break`` entry would
+repeat the one before it and it gets a milder step instead; NPO-KL's milder learning rate
+replaces a longer run at ``lr=1e-3`` (no specificity left, perplexity three times the base);
+RMU's ``lr=5e-3`` at the default steering replaces ``lr=1e-3``, which changed nothing.
 REVS's fifth is a milder neuron band: each edited neuron is left ranking the token in the middle
 of the vocabulary (it stops promoting it) rather than near the bottom (it suppresses it wherever
 it fires, in other secrets' contexts too); more neurons then carry the demotion."""
@@ -176,23 +184,52 @@ def validation_records(dataset: str = "ssn") -> list:
     return records
 
 
+def _key(overrides: dict[str, Any]) -> str:
+    """A grid entry as stored JSON spells it (tuples are lists), for matching stored trials."""
+    return json.dumps(json.loads(json.dumps(overrides)), sort_keys=True)
+
+
+def reusable_trials(method: str, dataset: str, model: str | None = None) -> dict[str, dict]:
+    """The stored trials of ``method`` on ``dataset`` a new sweep may keep, by :func:`_key`.
+
+    Only those scored on today's validation testbed (:data:`VALIDATION`): a trial depends on its
+    overrides, the testbed and the method's code, and only the code is not recorded (after a
+    change to a method, sweep with ``reuse=False``, ``revs sweep --redo-trials``).
+    """
+    path = _path(method, model, dataset)
+    if not path.is_file():
+        return {}
+    stored = json.loads(path.read_text())
+    if stored.get("validation") != {"dataset": dataset, **VALIDATION}:
+        return {}
+    return {_key(trial["overrides"]): trial for trial in stored.get("trials", [])}
+
+
 def sweep(method: str, *, dataset: str = "ssn", model: str | None = None,
-          grid: list[dict] | None = None, save: bool = True) -> dict:
+          grid: list[dict] | None = None, save: bool = True, reuse: bool = True) -> dict:
     """Score every setting of ``method``'s grid on ``dataset``'s validation testbed.
 
-    The best is stored (``save``). Returns what is stored: the chosen ``config``, every
-    ``trial`` (overrides, scores, seconds) and the validation settings.
+    The best is stored (``save``). With ``reuse``, a setting the stored sweep already scored on
+    today's validation testbed keeps its trial (:func:`reusable_trials`), so a changed grid
+    costs only its new entries. Returns what is stored: the chosen ``config``, every ``trial``
+    (overrides, scores, seconds) and the validation settings.
     """
     runner = get_method(method)
     grid = GRIDS.get(method) if grid is None else grid
     if not grid:
         raise ValueError(f"no sweep grid for {method!r}; methods with one: {', '.join(GRIDS)}")
+    stored = reusable_trials(method, dataset, model) if reuse else {}
     records = validation_records(dataset)
     split = split_records(records, VALIDATION["split_seed"], n_forget=VALIDATION["n_forget"])
     memorized = memorize(records, base_model=model)  # build the testbed once, outside the timings
     d_vocab = memorized.model.get_output_embeddings().weight.shape[0]
     trials = []
     for overrides in grid:
+        if _key(overrides) in stored:
+            logger.info("%s %s on %s: scored before on this testbed, kept", method, overrides,
+                        dataset)
+            trials.append(stored[_key(overrides)])
+            continue
         config = resolve(method, overrides, d_vocab)
         memorized = memorize(records, base_model=model)
         start = time.perf_counter()
