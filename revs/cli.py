@@ -294,26 +294,39 @@ def _settings(args: argparse.Namespace):
 def _evaluate(args: argparse.Namespace) -> int:
     """Evaluate methods on a dataset over seeds; print the aggregated table or JSON rows."""
     import dataclasses
+    from pathlib import Path
 
     from .experiments.results import Results
     from .experiments.runner import evaluate
+    from .experiments.tuning import SETTINGS_OF, tuned_config
     from .methods import get_method
     from .preflight import check_settings, settings
+
+    def config_of(name: str, dataset: str):
+        """``--set`` on the settings the run would use anyway: its dataset's sweep or defaults.
+
+        None without ``--set``, so :func:`revs.evaluate` reads the sweep (and records it).
+        """
+        if not args.set or SETTINGS_OF.get(name, name) != "revs":
+            return None
+        config = settings(args.set, base=tuned_config(name, args.model, Path(dataset).name))
+        check_settings(config, args.model)
+        return config
 
     for name in args.method:
         get_method(name)
     if args.patch and len(args.method) != 1:
         raise ValueError("--patch evaluates one method's edit: give a single --method")
-    config = settings(args.set)
-    if "revs" in args.method:
-        check_settings(config, args.model)
-    settings = _settings(args)
+    settings(args.set)  # a malformed --set fails whichever methods run
+    configs = {(name, dataset): config_of(name, dataset)  # bad --set fails before any run
+               for dataset in args.dataset for name in args.method}
+    run_settings = _settings(args)
     if args.k:
-        settings = dataclasses.replace(settings, ks=tuple(args.k))
+        run_settings = dataclasses.replace(run_settings, ks=tuple(args.k))
     results = Results.concat(
-        evaluate(name, dataset, args.seeds, model=args.model,
-                 config=config if name == "revs" else None, patch=args.patch,
-                 settings=settings, use_cache=not args.no_cache, store=args.store)
+        evaluate(name, dataset, args.seeds, model=args.model, config=configs[name, dataset],
+                 patch=args.patch, settings=run_settings, use_cache=not args.no_cache,
+                 store=args.store)
         for dataset in args.dataset for name in args.method
     )
     if args.out:

@@ -133,6 +133,26 @@ def test_revs_sweep_redo_trials_scores_every_setting_anew(tmp_path, monkeypatch)
     assert calls == [True, False]
 
 
+def test_revs_evaluate_set_changes_the_swept_settings_and_without_it_the_run_reads_them(
+        tmp_path, monkeypatch, capsys):
+    from revs.experiments import runner
+    from revs.experiments.results import Results
+
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    swept = REVSConfig(n_neurons=10)
+    (tmp_path / "revs-smollm2-135m-ssn.json").write_text(
+        json.dumps({"config": dataclasses.asdict(swept)}))
+    given = {}
+    monkeypatch.setattr(runner, "evaluate", lambda name, dataset, seeds, config, **k: (
+        given.__setitem__(name, config) or Results()))
+    methods = ["--method", "revs", "random-neurons", "memit", "--dataset", "ssn", "--json"]
+    assert main(["evaluate", *methods]) == 0
+    assert given == {"revs": None, "random-neurons": None, "memit": None}  # the run reads them
+    assert main(["evaluate", *methods, "--set", "act_filter=300"]) == 0
+    changed = dataclasses.replace(swept, act_filter=300)
+    assert given == {"revs": changed, "random-neurons": changed, "memit": None}
+
+
 @pytest.mark.parametrize("path", sorted(tuning.HPARAMS_DIR.glob("*.json")), ids=lambda p: p.name)
 def test_every_stored_sweep_is_a_valid_config_with_its_trials(path):
     stored = json.loads(path.read_text())
