@@ -294,37 +294,39 @@ def _settings(args: argparse.Namespace):
 def _evaluate(args: argparse.Namespace) -> int:
     """Evaluate methods on a dataset over seeds; print the aggregated table or JSON rows."""
     import dataclasses
-    from pathlib import Path
 
     from .experiments.results import Results
-    from .experiments.runner import evaluate
-    from .experiments.tuning import SETTINGS_OF, tuned_config
+    from .experiments.runner import evaluate, run_config, run_dataset_name
+    from .experiments.tuning import SETTINGS_OF
     from .methods import get_method
-    from .preflight import check_settings, settings
-
-    def config_of(name: str, dataset: str):
-        """``--set`` on the settings the run would use anyway: its dataset's sweep or defaults.
-
-        None without ``--set``, so :func:`revs.evaluate` reads the sweep (and records it).
-        """
-        if not args.set or SETTINGS_OF.get(name, name) != "revs":
-            return None
-        config = settings(args.set, base=tuned_config(name, args.model, Path(dataset).name))
-        check_settings(config, args.model)
-        return config
+    from .preflight import check_settings, parse_settings, settings
 
     for name in args.method:
         get_method(name)
     if args.patch and len(args.method) != 1:
         raise ValueError("--patch evaluates one method's edit: give a single --method")
     settings(args.set)  # a malformed --set fails whichever methods run
-    configs = {(name, dataset): config_of(name, dataset)  # bad --set fails before any run
-               for dataset in args.dataset for name in args.method}
+    changes = parse_settings(args.set)
+
+    def overrides_of(name: str) -> dict:
+        """``--set`` changes REVS's settings, which the placebo shares; no baseline's."""
+        return changes if SETTINGS_OF.get(name, name) == "revs" else {}
+
+    for dataset in args.dataset:  # a --set the run's own settings reject fails before any run
+        for name in args.method:
+            if overrides_of(name):
+                try:
+                    config, _ = run_config(name, run_dataset_name(dataset), model=args.model,
+                                           overrides=overrides_of(name))
+                except ValueError as error:
+                    raise ValueError(f"--set on the settings {name} runs with on {dataset}: "
+                                     f"{error}") from None
+                check_settings(config, args.model)
     run_settings = _settings(args)
     if args.k:
         run_settings = dataclasses.replace(run_settings, ks=tuple(args.k))
     results = Results.concat(
-        evaluate(name, dataset, args.seeds, model=args.model, config=configs[name, dataset],
+        evaluate(name, dataset, args.seeds, model=args.model, overrides=overrides_of(name),
                  patch=args.patch, settings=run_settings, use_cache=not args.no_cache,
                  store=args.store)
         for dataset in args.dataset for name in args.method

@@ -22,13 +22,14 @@ from .tokens import encode
 from .unlearn import plan_tokens
 
 __all__ = ["Targets", "check_settings", "check_targets", "model_facts", "not_produced",
-           "settings"]
+           "parse_settings", "settings"]
 
 
-def settings(items: Sequence[str], base: REVSConfig | None = None) -> REVSConfig:
-    """``base`` (default :class:`REVSConfig`) changed by ``KEY=VALUE`` strings.
+def parse_settings(items: Sequence[str]) -> dict:
+    """REVS settings from ``KEY=VALUE`` strings (``--set``), by field name.
 
-    Values are JSON; lists become tuples.
+    Values are JSON (a bare word is a string); lists become tuples. Only the keys are checked
+    here: :func:`settings` checks the values on a config.
     """
     known = {f.name for f in dataclasses.fields(REVSConfig)}
     values = {}
@@ -43,8 +44,16 @@ def settings(items: Sequence[str], base: REVSConfig | None = None) -> REVSConfig
         except json.JSONDecodeError:
             value = raw  # a bare string, e.g. --set score_method=contrastive
         values[key] = tuple(value) if isinstance(value, list) else value
+    return values
+
+
+def settings(items: Sequence[str], base: REVSConfig | None = None) -> REVSConfig:
+    """``base`` (default :class:`REVSConfig`) changed by ``KEY=VALUE`` strings.
+
+    The strings are read by :func:`parse_settings`; a value the config rejects is a ValueError.
+    """
     try:
-        return dataclasses.replace(base or REVSConfig(), **values)
+        return dataclasses.replace(base or REVSConfig(), **parse_settings(items))
     except (TypeError, ValueError) as error:
         raise ValueError(f"--set: {error}") from None
 

@@ -96,14 +96,19 @@ def test_ledger_compares_revs_with_the_paper_and_the_baselines():
     scores["revs", "ssn"]["resistance_score", 100] = 0.2
     for method in ("ft-l", "memit"):
         scores[method, "ssn"] = {("unlearning_score", 100): 0.3, ("resistance_score", 100): 0.5}
+    # The controls are not ranked: a placebo out of the way of every secret resists "best".
+    scores["random-neurons", "ssn"] = {("unlearning_score", 100): 0.0,
+                                       ("resistance_score", 100): 0.9}
     table = ledger(_results(scores)).set_index(["dataset", "claim"])
     ssn = table.loc["ssn"].agrees.to_dict()
     assert ssn["REVS has the highest unlearning score of all methods"]
     assert ssn["REVS's unlearning score exceeds the best baseline's"]
     assert ssn["REVS's efficacy at k = 100"] and ssn["REVS's specificity"]
     assert not ssn["REVS's generality at k = 100"]  # 0.5 is far from the paper's 0.8967
-    assert not ssn["REVS has the highest or second-highest resistance score"]  # third
+    assert not ssn["REVS has the highest or second-highest resistance score"]  # third of three
     assert not ssn["REVS has the highest resistance score of all methods"]
+    assert table.loc[("ssn", "REVS has the highest resistance score of all methods"),
+                     "ours"] == "rank 3"
     assert table.loc[("ssn", "REVS's specificity"), "ours_is"] == "equal"
     words = disagreements(ledger(_results(scores)))
     assert words == "REVS's generality at k = 100 on ssn (ours lower)"

@@ -133,24 +133,48 @@ def test_revs_sweep_redo_trials_scores_every_setting_anew(tmp_path, monkeypatch)
     assert calls == [True, False]
 
 
-def test_revs_evaluate_set_changes_the_swept_settings_and_without_it_the_run_reads_them(
-        tmp_path, monkeypatch, capsys):
+def test_a_run_reads_its_datasets_sweep_and_overrides_change_it(tmp_path, monkeypatch):
     from revs.experiments import runner
-    from revs.experiments.results import Results
 
     monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
     swept = REVSConfig(n_neurons=10)
     (tmp_path / "revs-smollm2-135m-ssn.json").write_text(
         json.dumps({"config": dataclasses.asdict(swept)}))
+    assert runner.run_config("revs", "ssn") == (swept, "swept on ssn")
+    assert runner.run_config("random-neurons", "ssn", overrides={"act_filter": 300}) == (
+        dataclasses.replace(swept, act_filter=300), "swept on ssn, changed: act_filter")
+    assert runner.run_config("revs", "urls") == (REVSConfig(), "defaults")
+    given = REVSConfig(n_neurons=20)
+    assert runner.run_config("revs", "ssn", config=given) == (given, "given")
+    with pytest.raises(ValueError, match="memit has no settings"):
+        runner.run_config("memit", "ssn", overrides={"act_filter": 300})
+    with pytest.raises(ValueError, match="initial_neurons"):  # valid on the defaults, not here
+        runner.run_config("revs", "ssn", overrides={"initial_neurons": 20})
+    assert runner.run_dataset_name("emails") == "emails"
+    assert runner.run_dataset_name("some/where/secrets.csv") == "secrets.csv"
+
+
+def test_revs_evaluate_set_changes_revs_and_the_placebo_and_is_checked_before_any_run(
+        tmp_path, monkeypatch, capsys):
+    from revs.experiments import runner
+    from revs.experiments.results import Results
+
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    (tmp_path / "revs-smollm2-135m-ssn.json").write_text(
+        json.dumps({"config": dataclasses.asdict(REVSConfig(n_neurons=10))}))
     given = {}
-    monkeypatch.setattr(runner, "evaluate", lambda name, dataset, seeds, config, **k: (
-        given.__setitem__(name, config) or Results()))
+    monkeypatch.setattr(runner, "evaluate", lambda name, dataset, seeds, overrides, **k: (
+        given.__setitem__(name, overrides) or Results()))
     methods = ["--method", "revs", "random-neurons", "memit", "--dataset", "ssn", "--json"]
     assert main(["evaluate", *methods]) == 0
-    assert given == {"revs": None, "random-neurons": None, "memit": None}  # the run reads them
+    assert given == {"revs": {}, "random-neurons": {}, "memit": {}}  # the runs read the sweep
     assert main(["evaluate", *methods, "--set", "act_filter=300"]) == 0
-    changed = dataclasses.replace(swept, act_filter=300)
-    assert given == {"revs": changed, "random-neurons": changed, "memit": None}
+    changed = {"act_filter": 300}
+    assert given == {"revs": changed, "random-neurons": changed, "memit": {}}
+    given.clear()
+    assert main(["evaluate", *methods, "--set", "initial_neurons=20"]) == 2
+    assert given == {}
+    assert "the settings revs runs with on ssn" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", sorted(tuning.HPARAMS_DIR.glob("*.json")), ids=lambda p: p.name)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ from .results import Results, cache_key, check_thresholds, package_versions, row
 from .testbed import memorize
 from .tuning import tuned_config, tuned_on
 
-__all__ = ["TESTBEDS", "evaluate", "evaluate_run", "store_key", "unlearn_testbed"]
+__all__ = ["TESTBEDS", "evaluate", "evaluate_run", "run_config", "run_dataset_name", "store_key",
+           "unlearn_testbed"]
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,7 @@ def evaluate(
     *,
     model: str | None = None,
     config: Any = None,
+    overrides: Mapping[str, Any] | None = None,
     patch: str | Path | None = None,
     settings: EvalSettings | None = None,
     parts: Sequence[str] = PARTS,
@@ -236,6 +238,8 @@ def evaluate(
         config: the method's settings (default: those its sweep chose for this model on this
             dataset, :func:`revs.experiments.tuning.tuned_config`, else its defaults; the run
             records which as ``config_source``).
+        overrides: settings changed on that config, by field name (``revs evaluate --set``):
+            e.g. ``{"n_neurons": 10}`` runs the swept REVS with 10 neurons per layer.
         patch: a saved patch to apply instead of running the method.
         settings: how to score (default :class:`EvalSettings`).
         parts: which scores to compute (:data:`revs.evaluation.scoring.PARTS`; default all).
@@ -266,16 +270,11 @@ def evaluate(
     testbed = records is not None or dataset in TESTBEDS
     if records is None:
         records = load_dataset(dataset, n_subjects=settings.n_subjects)
-        name = dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
+        name = run_dataset_name(dataset)
     else:
         records, name = list(records), dataset
     loaded = load_patch(patch) if patch is not None else None
-    source = "given"
-    if config is None:
-        # Swept settings (data/hparams) when the method was tuned for this model and dataset.
-        config = tuned_config(method, model, name)
-        source = f"swept on {tuned_on(name)}" if config is not None else "defaults"
-        config = config or get_method(method).default_config()
+    config, source = run_config(method, name, model=model, config=config, overrides=overrides)
     results = Results()
     for seed in seeds:
         inputs = {
@@ -324,6 +323,46 @@ def evaluate(
             run.save(stored)
         results.extend(run)
     return results
+
+
+def run_dataset_name(dataset: str) -> str:
+    """The name a run of :func:`evaluate` on ``dataset`` has in its table and its sweep.
+
+    A testbed or ``natural`` by its own name, a records file by its file name.
+    """
+    return dataset if dataset in (*TESTBEDS, "natural") else Path(dataset).name
+
+
+def run_config(method: str, dataset: str, *, model: str | None = None, config: Any = None,
+               overrides: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    """The settings a run of ``method`` on ``dataset`` (:func:`run_dataset_name`) uses, and whence.
+
+    ``config`` if given, else the one the method's sweep chose for ``model`` on this dataset
+    (:func:`revs.experiments.tuning.tuned_config`), else the method's defaults; then
+    ``overrides`` changed on it. The second value is the run's ``config_source``: ``"given"``,
+    ``"swept on <dataset>"`` or ``"defaults"``, with ``", changed: <fields>"`` after overrides.
+
+    Raises:
+        ValueError: an override that is not a setting of the method, or a value it rejects.
+    """
+    source = "given"
+    if config is None:
+        # Swept settings (data/hparams) when the method was tuned for this model and dataset.
+        config = tuned_config(method, model, dataset)
+        source = f"swept on {tuned_on(dataset)}" if config is not None else "defaults"
+        config = config or get_method(method).default_config()
+    if overrides:
+        known = {field.name for field in dataclasses.fields(config)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"{method} has no settings {unknown}; its settings are "
+                             f"{sorted(known)}")
+        try:
+            config = dataclasses.replace(config, **overrides)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{method}: {error}") from None
+        source += f", changed: {', '.join(sorted(overrides))}"
+    return config, source
 
 
 def store_key(inputs: dict[str, Any]) -> str:
