@@ -10,7 +10,15 @@ from conftest import build_tiny_model
 from revs.config import REVSConfig
 from revs.data.records import Record, Split
 from revs.experiments.results import Results, rows_for
-from revs.report.comparison import beside_paper, coverage, paper_results, stored_results, summary
+from revs.report.comparison import (
+    beside_paper,
+    coverage,
+    paper_results,
+    standing,
+    standing_text,
+    stored_results,
+    summary,
+)
 from revs.report.explore import collateral, collateral_steps, shared_tokens
 
 
@@ -62,11 +70,34 @@ def test_summary_has_a_row_per_dataset_and_method_with_its_rank():
         ("revs", "ssn"): {("unlearning_score", 100): 0.9, ("unlearning_score", 10): 0.1,
                           ("specificity", None): 0.8},
         ("ft-l", "ssn"): {("unlearning_score", 100): 0.4, ("specificity", None): 0.3},
+        ("random-neurons", "ssn"): {("unlearning_score", 100): 0.95, ("specificity", None): 1.0},
     })
     table = summary(results).set_index(["dataset", "method"])
     assert list(table.columns) == ["rank", "unlearning_score", "specificity"]
     assert table.loc[("ssn", "revs")].tolist() == pytest.approx([1, 0.9, 0.8])
-    assert table.loc[("ssn", "unedited"), "rank"] == 3
+    assert table.loc[("ssn", "ft-l"), "rank"] == 2
+    # The controls are shown but not ranked: the placebo's 0.95 does not push REVS down.
+    assert table.loc[[("ssn", "unedited"), ("ssn", "random-neurons")], "rank"].isna().all()
+
+
+def test_standing_ranks_revs_among_the_baselines_and_says_it_in_words():
+    results = _results({
+        ("revs", "ssn"): {("unlearning_score", 100): 0.2},
+        ("memit", "ssn"): {("unlearning_score", 100): 0.5},
+        ("ft-l", "ssn"): {("unlearning_score", 100): 0.2},
+        ("unedited", "ssn"): {("unlearning_score", 100): 0.9},  # a control: not ranked
+        ("revs", "emails"): {("unlearning_score", 100): 0.8},
+        ("memit", "emails"): {("unlearning_score", 100): 0.7},
+        ("memit", "urls"): {("unlearning_score", 100): 0.7},  # no REVS row: left out
+    })
+    table = standing(results)
+    assert table.to_dict("list") == {"dataset": ["ssn", "emails"], "rank": [2, 1], "of": [3, 2],
+                                     "mean": [0.2, 0.8], "best": ["memit", "memit"],
+                                     "best_mean": [0.5, 0.7]}
+    assert standing_text(table) == ("second of 3 on SSNs (0.200; the first, memit, 0.500) and "
+                                    "first of 2 on e-mails (0.800; the next, memit, 0.700)")
+    assert standing(paper_results()).set_index("dataset")["of"].to_dict() == {
+        "ssn": 7, "emails": 7, "urls": 7}  # the paper's own table reads the same way
 
 
 def test_coverage_counts_the_seeds_of_each_method_and_dataset():
@@ -114,6 +145,21 @@ def test_ledger_compares_revs_with_the_paper_and_the_baselines():
     assert words == "REVS's generality at k = 100 on ssn (ours lower)"
     assert table.loc["emails"].agrees.isna().all()  # nothing measured there
     assert table.loc[("ssn", "REVS's efficacy at k = 100"), "paper"] == "0.989 ± 0.013"
+
+
+def test_firsts_says_per_score_where_revs_ranks_first():
+    from revs.report.ledger import firsts, ledger
+
+    scores = {}
+    for dataset, revs_score in (("ssn", 0.1), ("emails", 0.9)):
+        scores["revs", dataset] = {("unlearning_score", 100): revs_score,
+                                   ("resistance_score", 100): 0.8}
+        scores["memit", dataset] = {("unlearning_score", 100): 0.5,
+                                    ("resistance_score", 100): 0.9}
+    assert firsts(ledger(_results(scores))) == (
+        "REVS ranks first by the unlearning score on e-mails (not on SSNs: rank 2; URLs not "
+        "measured yet) and by the resistance score on none (SSNs: rank 2 and e-mails: rank 2; "
+        "URLs not measured yet)")
 
 
 # Bands inside the byte vocabulary (256) that make REVS edit the random tiny model for sure.
@@ -215,3 +261,23 @@ def test_collateral_reading_says_what_the_rows_show(rows, reading):
 
     trace = pd.DataFrame(rows, columns=["forgotten", "reproduced", "at_unlearned", "shares"])
     assert reading in collateral_reading(trace)
+
+
+def test_placebo_reading_names_the_fragile_testbeds():
+    from revs.report.comparison import placebo_reading
+
+    scores = {("revs", "ssn"): {("specificity", None): 0.0},
+              ("random-neurons", "ssn"): {("specificity", None): 0.99},
+              ("revs", "emails"): {("specificity", None): 0.7},
+              ("random-neurons", "emails"): {("specificity", None): 0.96}}
+    table = summary(_results(scores))
+    assert placebo_reading(table) == (
+        "the placebo's specificity is 0.99 on SSNs and 0.96 on e-mails, REVS's 0.00 and 0.70: "
+        "editing as many neurons at random costs the retained secrets almost nothing, so what "
+        "REVS loses beyond the placebo follows the tokens it picks")
+    scores["random-neurons", "emails"] = {("specificity", None): 0.5}
+    assert placebo_reading(summary(_results(scores))).endswith(
+        "the placebo itself loses retained secrets on e-mails (below 0.95): there the testbed "
+        "is fragile")
+    assert "not both measured" in placebo_reading(summary(_results({("revs", "ssn"): {
+        ("specificity", None): 0.0}})))

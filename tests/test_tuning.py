@@ -192,6 +192,23 @@ def test_every_stored_sweep_is_a_valid_config_with_its_trials(path):
     assert chosen["scores"]["unlearning_score"] == best
 
 
+def test_sweep_table_says_what_each_stored_sweep_tried_and_chose(tmp_path, monkeypatch):
+    assert set(tuning.sweep_table()[["method", "dataset"]].itertuples(index=False)) == {
+        (m, d) for m in tuning.GRIDS for d in tuning.VALIDATION_DATASETS}  # the stored ones
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    trials = [{"overrides": {}, "scores": {"efficacy": 0.2, "specificity": 1.0,
+                                           "unlearning_score": 0.3}},
+              {"overrides": {"n_neurons": 10}, "scores": {"efficacy": 0.9, "specificity": 0.8,
+                                                          "unlearning_score": 0.85}}]
+    (tmp_path / "revs-smollm2-135m-emails.json").write_text(json.dumps(
+        {"method": "revs", "chosen": {"n_neurons": 10}, "trials": trials}))
+    table = tuning.sweep_table(["revs", "memit"])
+    assert table.drop(columns="current").to_dict("records") == [
+        {"method": "revs", "dataset": "emails", "settings_tried": 2, "chosen": "n_neurons=10",
+         "efficacy": 0.9, "specificity": 0.8, "unlearning_score": 0.85}]
+    assert not table.current[0]  # not today's grid nor validation settings
+
+
 def test_every_method_has_a_sweep_grid_of_real_settings_of_the_same_size():
     for method, grid in tuning.GRIDS.items():
         for overrides in grid:

@@ -33,6 +33,7 @@ from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "SETTINGS_OF", "VALIDATION", "VALIDATION_DATASETS",
            "is_current", "model_tag", "resolve", "reusable_trials", "stale_sweeps", "sweep",
+           "sweep_table",
            "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,34 @@ def stale_sweeps() -> list[Path]:
     """
     return [path for path in sorted(HPARAMS_DIR.glob("*.json"))
             if _is_stale(json.loads(path.read_text()))]
+
+
+def sweep_table(methods: list[str] | None = None, datasets=VALIDATION_DATASETS,
+                model: str | None = None):
+    """What every stored sweep tried and chose: one row per method and dataset.
+
+    Columns: ``method, dataset, settings_tried, chosen`` (the chosen overrides in words,
+    ``defaults`` for none), the chosen setting's validation ``efficacy``, ``specificity`` and
+    ``unlearning_score``, and ``current`` (made with today's grid and validation settings).
+    ``methods`` default to every method with a grid; pairs never swept are left out.
+    """
+    import pandas as pd
+
+    rows = []
+    for method in methods or list(GRIDS):
+        for dataset in datasets:
+            path = _path(method, model, dataset)
+            if not path.is_file():
+                continue
+            stored = json.loads(path.read_text())
+            chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
+            words = ", ".join(f"{key}={value}" for key, value in stored["chosen"].items())
+            rows.append((method, dataset, len(stored["trials"]), words or "defaults",
+                         *(chosen["scores"][m] for m in ("efficacy", "specificity",
+                                                         "unlearning_score")),
+                         not _is_stale(stored)))
+    return pd.DataFrame(rows, columns=["method", "dataset", "settings_tried", "chosen", "efficacy",
+                                       "specificity", "unlearning_score", "current"])
 
 
 def is_current(method: str, dataset: str, model: str | None = None) -> bool:

@@ -18,8 +18,8 @@ from .requests import forget_requests
 from .revs import REVS, UNEDITED
 from .rmu import RMU
 
-__all__ = ["METHODS", "FunctionMethod", "Method", "MethodRun", "forget_requests", "get_method",
-           "register_method"]
+__all__ = ["BASELINES", "CONTROLS", "METHODS", "FunctionMethod", "Method", "MethodRun",
+           "forget_requests", "get_method", "register_method"]
 
 METHODS: dict[str, Method] = {
     "unedited": UNEDITED,
@@ -33,6 +33,12 @@ METHODS: dict[str, Method] = {
     "random-neurons": RANDOM_NEURONS,
 }
 """Name -> method; ``revs evaluate --method NAME`` looks names up here."""
+
+BASELINES = ("ft-l", "memit", "npo-kl", "rmu", "head-projection", "max-entropy")
+"""The paper's six baselines."""
+CONTROLS = ("unedited", "random-neurons")
+"""Rows of a comparison that are not unlearning methods: the model as it was (a floor) and the
+placebo (what untargeted edits of the same size cost). Ranks are among REVS and the baselines."""
 
 
 def register_method(method: Method) -> Method:

@@ -1,8 +1,9 @@
 """Our comparison with the baselines beside the paper's reported numbers.
 
-The measured table is stored by ``revs evaluate ... --out data/results/<name>.json`` (72 runs,
-hours of CPU: the book reads it instead of recomputing it); the paper's numbers are data with
-their source in ``data/paper/README.md``. Neither is ever typed into a notebook.
+The measured table is stored by ``make reproduce`` (``revs evaluate ... --out
+data/results/<name>.json``: 81 runs, hours of CPU, so the book reads it instead of recomputing
+it); the paper's numbers are data with their source in ``data/paper/README.md``. Neither is
+ever typed into a notebook.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from collections.abc import Sequence
 
 from ..evaluation.scoring import METRICS
 from ..experiments.results import Results
-from ..methods import METHODS
+from ..methods import BASELINES, CONTROLS, METHODS
 from ..resources import data_path
 
 __all__ = [
     "COMPARISON_DATASETS",
     "COMPARISON_SEEDS",
     "PAPER_RESULTS",
-    "STORED_RECORDS",
     "STORED_RESULTS",
     "beside_paper",
     "coverage",
     "paper_results",
-    "stored_records",
+    "placebo_reading",
+    "standing",
+    "standing_text",
     "stored_results",
     "summary",
 ]
@@ -40,22 +42,6 @@ COMPARISON_SEEDS = (0, 1, 2)
 
 HEADLINE = ("unlearning_score", "efficacy", "generality", "specificity")
 """The metrics the paper's main table reports (besides MMLU and GSM8K)."""
-
-
-STORED_RECORDS = {"ssn": "ssn", "emails": "emails-hard", "urls": "urls-hard"}
-"""What the stored comparison's rows ran on (it predates the datasets' own token rules): its
-``emails`` and ``urls`` rows are today's ``emails-hard`` and ``urls-hard``, read under the SSN
-rule by every method and every score."""
-
-
-def stored_records(name: str, **kwargs) -> list:
-    """The records a dataset row of the stored comparison ran on, under the rule it used.
-
-    ``kwargs`` go to :func:`revs.data.load_dataset` (e.g. ``n_subjects``).
-    """
-    from ..data import load_dataset, with_rule
-
-    return with_rule(load_dataset(STORED_RECORDS[name], **kwargs), "ssn")
 
 
 def paper_results():
@@ -97,18 +83,103 @@ def summary(results: Results, *, k: int = 100):
     """One row per dataset and method: its rank by unlearning score, then every metric's mean.
 
     Metrics that depend on a rank threshold are taken at ``k``; columns follow
-    :data:`revs.evaluation.scoring.METRICS` (those measured). Ranks are within each dataset,
-    1 = highest.
+    :data:`revs.evaluation.scoring.METRICS` (those measured). Ranks are within each dataset
+    among REVS and the baselines, 1 = highest; the controls (:data:`revs.methods.CONTROLS`: the
+    unedited model and the placebo) have none.
     """
     table = results.aggregate()
     table = table[table["k"].isna() | (table["k"] == k)]
     wide = table.pivot_table(index=["dataset", "method"], columns="metric", values="mean",
                              sort=False)
     wide = wide[[m for m in METRICS if m in wide.columns]]
-    ranks = results.ranking("unlearning_score", k).set_index(["dataset", "method"])["rank"]
+    ranked = table[~table["method"].isin(CONTROLS) & (table["metric"] == "unlearning_score")]
+    ranks = ranked.set_index(["dataset", "method"]).groupby("dataset")["mean"].rank(
+        ascending=False, method="min")
     wide.insert(0, "rank", ranks.reindex(wide.index).astype("Int64"))
     wide.columns.name = None
     return wide.reset_index()
+
+
+def standing(table, metric: str = "unlearning_score", *, k: int = 100, method: str = "revs"):
+    """Where ``method`` stands among REVS and the baselines by ``metric``, per dataset.
+
+    ``table``: a :class:`Results` or a frame like its ``aggregate()`` (e.g.
+    :func:`paper_results`). Columns: ``dataset, rank, of, mean, best, best_mean``: the method's
+    rank (1 = highest, ties share the better rank), how many methods are ranked, its mean, and
+    the best of the others with their mean. Datasets without the method are left out.
+    """
+    import pandas as pd
+
+    if isinstance(table, Results):
+        table = table.aggregate()
+    rows = table[(table["metric"] == metric) & (table["k"].isna() | (table["k"] == k))
+                 & table["method"].isin(("revs", *BASELINES))]
+    out = []
+    for dataset, group in rows.groupby("dataset", sort=False):
+        means = group.set_index("method")["mean"].dropna()
+        if method not in means:
+            continue
+        others = means.drop(method)
+        out.append((dataset, int((means > means[method]).sum()) + 1, len(means), means[method],
+                    others.idxmax() if len(others) else None,
+                    others.max() if len(others) else float("nan")))
+    return pd.DataFrame(out, columns=["dataset", "rank", "of", "mean", "best", "best_mean"])
+
+
+DATASET_NAMES = {"ssn": "SSNs", "emails": "e-mails", "urls": "URLs"}
+"""How the book's sentences name the comparison's datasets."""
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+             "ninth")
+
+
+def standing_text(standing_table, method: str = "REVS") -> str:
+    """A :func:`standing` table in words, one clause per dataset.
+
+    E.g. ``"first of 7 on e-mails (0.835; the next, head-projection, 0.787) and sixth of 7 on
+    SSNs (0.000; the first, head-projection, 0.132)"``.
+    """
+    clauses = []
+    for row in standing_table.itertuples(index=False):
+        place = _ORDINALS[row.rank - 1] if row.rank <= len(_ORDINALS) else f"number {row.rank}"
+        other = "the next" if row.rank == 1 else "the first"
+        clauses.append(f"{place} of {row.of} on {DATASET_NAMES.get(row.dataset, row.dataset)} "
+                       f"({row.mean:.3f}; {other}, {row.best}, {row.best_mean:.3f})")
+    return _in_words(clauses) if clauses else f"not measured ({method} has no row)"
+
+
+PLACEBO_FLOOR = 0.95
+"""The placebo's specificity below which a testbed counts as fragile (issue 24's bar)."""
+
+
+def placebo_reading(table, *, floor: float = PLACEBO_FLOOR) -> str:
+    """The placebo's specificity beside REVS's, per dataset, and what it says, in words.
+
+    ``table``: :func:`summary`'s table (indexed by dataset and method or not). Where the
+    placebo keeps at least ``floor`` of the retained secrets on every dataset, editing as many
+    neurons at random is nearly free and what REVS loses beyond it follows its tokens; else the
+    datasets where it does not are named as fragile.
+    """
+    if "dataset" in table.columns:
+        table = table.set_index(["dataset", "method"])
+    rows = [(d, table.loc[(d, "random-neurons"), "specificity"],
+             table.loc[(d, "revs"), "specificity"])
+            for d in dict.fromkeys(table.index.get_level_values("dataset"))
+            if (d, "random-neurons") in table.index and (d, "revs") in table.index]
+    if not rows:
+        return "the placebo and REVS are not both measured yet"
+    names = [DATASET_NAMES.get(d, d) for d, _, _ in rows]
+    placebo = _in_words([f"{p:.2f} on {n}" for (_, p, _), n in zip(rows, names, strict=True)])
+    revs = _in_words([f"{r:.2f}" for _, _, r in rows])
+    fragile = [n for (_, p, _), n in zip(rows, names, strict=True) if p < floor]
+    verdict = (f"the placebo itself loses retained secrets on {_in_words(fragile)} (below "
+               f"{floor:.2f}): there the testbed is fragile" if fragile else
+               "editing as many neurons at random costs the retained secrets almost nothing, "
+               "so what REVS loses beyond the placebo follows the tokens it picks")
+    return f"the placebo's specificity is {placebo}, REVS's {revs}: {verdict}"
+
+
+def _in_words(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def coverage(results: Results, methods: Sequence[str] | None = None,

@@ -9,13 +9,10 @@ without a number in its table); ours is computed from the results. Nothing is ty
 from __future__ import annotations
 
 from ..experiments.results import Results
-from .comparison import paper_results
+from ..methods import BASELINES
+from .comparison import DATASET_NAMES, paper_results
 
-__all__ = ["disagreements", "ledger"]
-
-BASELINES = ("ft-l", "memit", "npo-kl", "rmu", "head-projection", "max-entropy")
-"""The paper's six baselines (the unedited model is not one)."""
-
+__all__ = ["disagreements", "firsts", "ledger"]
 
 def _ranks(table, metric: str):
     """Rank (1 = highest mean) of REVS and each baseline by ``metric``, per dataset.
@@ -110,6 +107,38 @@ def disagreements(claims) -> str:
         groups.setdefault((row.claim, row.ours_is), []).append(row.dataset)
     return "; ".join(f"{claim} on {_enumerate(datasets)} (ours {side})"
                      for (claim, side), datasets in groups.items()) or "none"
+
+
+FIRST_CLAIMS = {"the unlearning score": "REVS has the highest unlearning score of all methods",
+                "the resistance score": "REVS has the highest resistance score of all methods"}
+"""The ledger's rank claims that :func:`firsts` reads, by the score they rank on."""
+
+
+def firsts(claims) -> str:
+    """Per score of :data:`FIRST_CLAIMS`, the datasets where REVS ranks first, in words.
+
+    From a :func:`ledger` table, e.g. ``"REVS ranks first by the unlearning score on e-mails
+    and URLs (not on SSNs: rank 6) and by the resistance score on SSNs, e-mails and URLs"``;
+    datasets not measured yet are named as such.
+    """
+    parts = []
+    for score, claim in FIRST_CLAIMS.items():
+        rows = claims[claims["claim"] == claim]
+        first, behind, missing = [], [], []
+        for row in rows.itertuples():
+            name = DATASET_NAMES.get(row.dataset, row.dataset)
+            if row.agrees is None:
+                missing.append(name)
+            elif row.agrees:
+                first.append(name)
+            else:
+                behind.append(f"{name}: {row.ours}")
+        text = f"by {score} on {_enumerate(first)}" if first else f"by {score} on none"
+        notes = ([f"not on {_enumerate(behind)}"] if behind and first else
+                 [f"{_enumerate(behind)}"] if behind else [])
+        notes += [f"{_enumerate(missing)} not measured yet"] if missing else []
+        parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
+    return "REVS ranks first " + " and ".join(parts)
 
 
 def _enumerate(items: list[str]) -> str:
