@@ -328,7 +328,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = Results.concat(
         evaluate(name, dataset, args.seeds, model=args.model, overrides=overrides_of(name),
                  patch=args.patch, settings=run_settings, use_cache=not args.no_cache,
-                 store=args.store)
+                 store=args.store, compute_missing=not args.finished_only)
         for dataset in args.dataset for name in args.method
     )
     if args.out:
@@ -555,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--store", default=None, metavar="FOLDER",
                           help="also keep finished runs here, keyed without the source digest, "
                           "and reuse those found (a job that spans sessions: commit the folder)")
+    evaluate.add_argument("--finished-only", action="store_true",
+                          help="compute nothing: only the runs found in the cache or --store "
+                          "(what a long job has finished so far; the others are left out)")
     evaluate.add_argument("--out", default=None, help="also save the results (JSON) here")
     _table_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)

@@ -178,6 +178,27 @@ def test_a_store_keeps_finished_runs_across_caches_and_source_changes(tmp_path, 
         evaluate("unedited", str(data), [0], settings=SETTINGS, store=stored)
 
 
+def test_revs_evaluate_finished_only_computes_nothing(monkeypatch, tmp_path, capsys):
+    from revs import cli
+
+    asked = []
+
+    def record(method, dataset, seeds, **kwargs):
+        asked.append((method, dataset, kwargs["compute_missing"], kwargs["store"]))
+        return runner.Results()
+
+    monkeypatch.setattr(runner, "evaluate", record)
+    out = tmp_path / "finished.json"
+    args = ["evaluate", "--method", "unedited", "revs", "--dataset", "ssn", "--store", "runs",
+            "--out", str(out)]
+    assert cli.main([*args, "--finished-only"]) == 0
+    assert asked == [("unedited", "ssn", False, "runs"), ("revs", "ssn", False, "runs")]
+    assert runner.Results.load(out).runs == []  # nothing finished: an empty table, not a run
+    asked.clear()
+    assert cli.main(args) == 0
+    assert {compute for _, _, compute, _ in asked} == {True}
+
+
 def test_method_registry():
     assert {"unedited", "revs"} <= set(METHODS)
     assert get_method("revs").default_config() == REVSConfig()
