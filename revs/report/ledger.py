@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..experiments.results import Results
 from ..methods import BASELINES
-from .comparison import DATASET_NAMES, paper_results
+from .comparison import DATASET_NAMES, _in_words, paper_results
 
 __all__ = ["disagreements", "firsts", "ledger"]
 
@@ -105,7 +105,7 @@ def disagreements(claims) -> str:
     groups: dict[tuple[str, str], list[str]] = {}
     for row in wrong.itertuples():
         groups.setdefault((row.claim, row.ours_is), []).append(row.dataset)
-    return "; ".join(f"{claim} on {_enumerate(datasets)} (ours {side})"
+    return "; ".join(f"{claim} on {_in_words(datasets)} (ours {side})"
                      for (claim, side), datasets in groups.items()) or "none"
 
 
@@ -133,13 +133,9 @@ def firsts(claims) -> str:
                 first.append(name)
             else:
                 behind.append(f"{name}: {row.ours}")
-        text = f"by {score} on {_enumerate(first)}" if first else f"by {score} on none"
-        notes = ([f"not on {_enumerate(behind)}"] if behind and first else
-                 [f"{_enumerate(behind)}"] if behind else [])
-        notes += [f"{_enumerate(missing)} not measured yet"] if missing else []
+        text = f"by {score} on {_in_words(first)}" if first else f"by {score} on none"
+        notes = ([f"not on {_in_words(behind)}"] if behind and first else
+                 [f"{_in_words(behind)}"] if behind else [])
+        notes += [f"{_in_words(missing)} not measured yet"] if missing else []
         parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
     return "REVS ranks first " + " and ".join(parts)
-
-
-def _enumerate(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
