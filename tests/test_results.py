@@ -100,3 +100,17 @@ def test_ranking_and_wide_table_rank_methods_within_each_dataset():
     text = results.wide_text(100)
     line = next(t for t in text.splitlines() if t.startswith("urls") and "revs" in t)
     assert line.split()[2] == "2" and "0.200±0.000" in line and "20.50±0.50" in line
+
+
+def test_the_controls_get_no_rank_so_ranks_count_only_methods():
+    rows = []
+    scores = {"unedited": 0.0, "random-neurons": 0.95, "revs": 0.9, "memit": 0.4}
+    for method, score in scores.items():
+        rows += rows_for(method, "emails", 0, {("unlearning_score", 100): score})
+    results = Results(rows, [])
+    ranks = {r.method: r.rank for r in results.ranking("unlearning_score", 100).itertuples()}
+    assert ranks == {"revs": 1, "memit": 2}
+    line = next(t for t in results.wide_text(100).splitlines() if "random-neurons" in t)
+    assert line.split()[2] == "-"
+    everyone = results.ranking("unlearning_score", 100, controls=())
+    assert everyone.iloc[0]["method"] == "random-neurons"

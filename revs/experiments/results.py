@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.scoring import K_FREE_METRICS, METRICS
+from ..methods import CONTROLS
 
 __all__ = [
     "SHORT_NAMES",
@@ -139,15 +140,19 @@ class Results:
                          f"{_number(row.mean):>10} {_number(row.std):>8} {row.seeds:>5}")
         return "\n".join(lines)
 
-    def ranking(self, metric: str = "unlearning_score", k: int | None = 100):
+    def ranking(self, metric: str = "unlearning_score", k: int | None = 100,
+                controls: Sequence[str] = CONTROLS):
         """Methods ranked within each dataset by the mean of ``metric`` (1 = highest).
 
-        A frame with columns dataset, method, mean, rank (ties share the better rank).
+        A frame with columns dataset, method, mean, rank (ties share the better rank). The
+        ``controls`` (the unedited model and the placebo) are reference rows, not competitors:
+        they get no rank, so a rank here is the one the book's summary gives.
         """
         table = self.aggregate()
         table = table[(table["metric"] == metric)
                       & (table["k"].isna() if k is None or metric in K_FREE_METRICS
-                         else table["k"] == k)]
+                         else table["k"] == k)
+                      & ~table["method"].isin(list(controls))]
         table = table[["dataset", "method", "mean"]].copy()
         table["rank"] = (table.groupby("dataset", sort=False)["mean"]
                          .rank(ascending=False, method="min").astype(int))
@@ -157,7 +162,7 @@ class Results:
         """The comparison table: one line per dataset and method, every metric at ``k``.
 
         Cells are mean±std over seeds; ``rank`` is the method's rank by ``rank_by`` within its
-        dataset (1 = highest).
+        dataset (1 = highest; ``-`` for the controls, see :meth:`ranking`).
         """
         import pandas as pd
 
