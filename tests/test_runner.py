@@ -13,6 +13,7 @@ from revs.data.records import Record, save_records, split_records
 from revs.evaluation.scoring import K_FREE_METRICS, K_METRICS
 from revs.experiments.runner import EvalSettings, evaluate, evaluate_run
 from revs.methods import METHODS, MethodRun, get_method, register_method
+from revs.methods.second_moments import weights_digest
 from revs.unlearn import unlearn
 
 # Bands inside the tiny vocabulary (256), as in test_unlearn.
@@ -149,6 +150,7 @@ def test_a_store_keeps_finished_runs_across_caches_and_source_changes(tmp_path, 
     first = evaluate("unedited", str(data), [0], settings=SETTINGS, store=store)
     (stored,) = store.glob("unedited-toy.csv-seed0-*.json")
     assert first.runs[0]["machine"]["cpu_bf16_units"] in (True, False)
+    assert first.runs[0]["machine"]["weights"] == weights_digest(_load()[0])[:16]
 
     def fail(*args, **kwargs):
         raise AssertionError("a stored run was recomputed")

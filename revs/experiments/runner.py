@@ -28,6 +28,7 @@ from ..data.records import Record, records_digest, split_records
 from ..evaluation.metrics import emitted, generality
 from ..evaluation.scoring import PARTS, EvalSettings, score_model, scored_config, scores_at
 from ..methods import MethodRun, get_method
+from ..methods.second_moments import weights_digest
 from ..model import EMBEDDED_MODEL, cache_dir, load_model
 from ..patch import Patch, load_patch
 from ..sharing import crowded_tokens, damage_by_sharing
@@ -304,17 +305,24 @@ def evaluate(
             logger.info("%s on %s, seed %d: not computed yet, left out", method, name, seed)
             continue
 
-        def load(records=records):
+        loaded_weights: dict[str, str] = {}
+
+        def load(records=records, loaded_weights=loaded_weights):
             if testbed:
                 memorized = memorize(records, base_model=model)
-                return memorized.model, memorized.tokenizer
-            return load_model(model)
+                pair = memorized.model, memorized.tokenizer
+            else:
+                pair = load_model(model)
+            # A memorized testbed is rebuilt on each machine and its weights can differ between
+            # CPUs: recording them shows which runs of a table edited the same model.
+            loaded_weights["weights"] = weights_digest(pair[0])[:16]
+            return pair
 
         run = evaluate_run(method, records, seed, load, dataset=name, config=config,
                            patch=loaded, settings=settings, parts=parts)
         run.runs[0]["cache_key"] = key
         run.runs[0]["config_source"] = source
-        run.runs[0]["machine"] = _machine()
+        run.runs[0]["machine"] = {**_machine(), **loaded_weights}
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             run.save(path)
@@ -375,7 +383,10 @@ def store_key(inputs: dict[str, Any]) -> str:
 
 
 def _machine() -> dict[str, Any]:
-    """What a stored run records of where it ran: the commit, and the bfloat16 path it took."""
+    """What a stored run records of where it ran: the commit, and the bfloat16 path it took.
+
+    :func:`evaluate` adds ``weights``, a digest of the model the method edited, as loaded.
+    """
     import subprocess
 
     from ..bf16 import native_bf16
