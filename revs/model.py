@@ -8,6 +8,7 @@ fetched from the Hugging Face hub: revs runs offline.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
@@ -23,7 +24,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 __all__ = ["EMBEDDED_MODEL", "cache_dir", "embedded_gguf_path", "load_config", "load_model",
-           "load_tokenizer", "model_path"]
+           "load_tokenizer", "model_path", "weights_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -198,3 +199,12 @@ def load_model(
     logger.info("loaded %s (%s, %s)", path, model.config.model_type, dtype)
     return model, tokenizer
 
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter's name, dtype, shape and bytes (about 1 s for 135M)."""
+    digest = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        tensor = p.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()

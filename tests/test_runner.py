@@ -13,7 +13,7 @@ from revs.data.records import Record, save_records, split_records
 from revs.evaluation.scoring import K_FREE_METRICS, K_METRICS
 from revs.experiments.runner import EvalSettings, evaluate, evaluate_run
 from revs.methods import METHODS, MethodRun, get_method, register_method
-from revs.methods.second_moments import weights_digest
+from revs.model import weights_digest
 from revs.unlearn import unlearn
 
 # Bands inside the tiny vocabulary (256), as in test_unlearn.

@@ -28,8 +28,7 @@ from ..data.records import Record, records_digest, split_records
 from ..evaluation.metrics import emitted, generality
 from ..evaluation.scoring import PARTS, EvalSettings, score_model, scored_config, scores_at
 from ..methods import MethodRun, get_method
-from ..methods.second_moments import weights_digest
-from ..model import EMBEDDED_MODEL, cache_dir, load_model
+from ..model import EMBEDDED_MODEL, cache_dir, load_model, weights_digest
 from ..patch import Patch, load_patch
 from ..sharing import crowded_tokens, damage_by_sharing
 from ..unlearn import unlearn

@@ -21,22 +21,12 @@ from tqdm.auto import tqdm
 from ..data.corpus import corpus_digest, general_corpus
 from ..hooks import capture
 from ..layout import get_layout
-from ..model import cache_dir
+from ..model import cache_dir, weights_digest
 from ..tokens import pad_batch
 
-__all__ = ["key_second_moments", "weights_digest"]
+__all__ = ["key_second_moments"]
 
 logger = logging.getLogger(__name__)
-
-
-def weights_digest(model: nn.Module) -> str:
-    """SHA-256 of every parameter's name, dtype, shape and bytes (about 1 s for 135M)."""
-    digest = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        tensor = p.detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
 
 
 def _chunks(tokenizer, n_tokens: int, length: int) -> list[list[int]]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ..evaluation.scoring import METRICS
 from ..experiments.results import Results
-from ..methods import BASELINES, CONTROLS, METHODS
+from ..methods import BASELINES, METHODS
 from ..resources import data_path
 
 __all__ = [
@@ -92,9 +92,7 @@ def summary(results: Results, *, k: int = 100):
     wide = table.pivot_table(index=["dataset", "method"], columns="metric", values="mean",
                              sort=False)
     wide = wide[[m for m in METRICS if m in wide.columns]]
-    ranked = table[~table["method"].isin(CONTROLS) & (table["metric"] == "unlearning_score")]
-    ranks = ranked.set_index(["dataset", "method"]).groupby("dataset")["mean"].rank(
-        ascending=False, method="min")
+    ranks = results.ranking("unlearning_score", k).set_index(["dataset", "method"])["rank"]
     wide.insert(0, "rank", ranks.reindex(wide.index).astype("Int64"))
     wide.columns.name = None
     return wide.reset_index()
