@@ -344,6 +344,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _print_results(results, args: argparse.Namespace) -> int:
+    for warning in results.mixed_models():  # on stderr, so --json stays parseable
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(results.to_json()["rows"], indent=1))
         return 0

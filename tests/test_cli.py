@@ -113,16 +113,20 @@ def test_report_prints_saved_results_without_running_anything(capsys, tmp_path):
     paths = []
     for method, score in (("revs", 0.9), ("memit", 0.4)):
         run = {"method": method, "dataset": "ssn", "seed": 0, "seconds_per_target": 2.0,
-               "seconds_scoring": 100.0}
+               "seconds_scoring": 100.0, "machine": {"weights": f"{method}-machine"}}
         results = Results(rows_for(method, "ssn", 0, {("unlearning_score", 100): score,
                                                       ("perplexity", None): 30.0}), [run])
         paths.append(tmp_path / f"{method}.json")
         results.save(paths[-1])
     assert main(["report", *map(str, paths), "--wide"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr()
+    lines = printed.out.splitlines()
+    assert "warning: ssn: runs edited 2 different models" in printed.err
     ranks = {line.split()[1]: line.split()[2] for line in lines if line.startswith("ssn")}
     assert ranks == {"revs": "1", "memit": "2"}
     assert any(line.startswith("memit ssn seed 0: 2.00 s per secret") for line in lines)
     assert main(["report", str(paths[0]), "--json"]) == 0
-    assert {row["value"] for row in json.loads(capsys.readouterr().out)} == {0.9, 30.0}
+    printed = capsys.readouterr()
+    assert {row["value"] for row in json.loads(printed.out)} == {0.9, 30.0}
+    assert printed.err == ""  # one run, one model
     assert main(["report", str(tmp_path / "missing.json")]) == 2

@@ -13,6 +13,7 @@ from revs.experiments.results import Results, rows_for
 from revs.report.comparison import (
     beside_paper,
     coverage,
+    one_model_text,
     paper_results,
     standing,
     standing_text,
@@ -105,6 +106,25 @@ def test_coverage_counts_the_seeds_of_each_method_and_dataset():
     table = coverage(results, methods=["unedited", "revs"], datasets=["ssn", "urls"])
     assert table.to_dict("index") == {"unedited": {"ssn": 0, "urls": 0},
                                       "revs": {"ssn": 2, "urls": 0}}
+
+
+def test_one_model_text_says_whether_a_dataset_mixed_models():
+    def run(dataset, weights=None):
+        return {"method": "revs", "dataset": dataset, "seed": 0,
+                "machine": {"weights": weights} if weights else {}}
+
+    same = Results([], [run("ssn", "aaaa"), run("ssn", "aaaa"), run("urls")])
+    assert one_model_text(same).startswith("2 of the 3 runs record a digest of the weights "
+                                           "they edited (1 older run predates it), and")
+    assert one_model_text(Results([], [run("ssn", "aaaa")])).endswith("the same memorized model.")
+    mixed = Results([], [run("ssn", "aaaa"), run("ssn", "bbbb")])
+    assert one_model_text(mixed).startswith("Not every dataset's runs edited the same model: ssn:")
+
+
+def test_the_shipped_comparison_is_complete_and_edits_one_model_per_dataset():
+    results = stored_results()
+    assert (coverage(results, methods=sorted({r["method"] for r in results.runs})) == 3).all(None)
+    assert results.mixed_models() == []
 
 
 def test_shared_tokens_finds_retained_secrets_made_of_unlearned_tokens(byte_tokenizer):

@@ -114,3 +114,18 @@ def test_the_controls_get_no_rank_so_ranks_count_only_methods():
     assert line.split()[2] == "-"
     everyone = results.ranking("unlearning_score", 100, controls=())
     assert everyone.iloc[0]["method"] == "random-neurons"
+
+
+def test_a_dataset_whose_runs_edited_different_weights_is_named_and_older_runs_are_not_blamed():
+    def run(dataset, weights=None):
+        return {"method": "revs", "dataset": dataset, "seed": 0,
+                "machine": {"commit": "abc"} | ({"weights": weights} if weights else {})}
+
+    one_model = Results([], [run("ssn", "aaaa"), run("ssn", "aaaa"), run("ssn")])
+    assert one_model.mixed_models() == []  # a run without a digest is no evidence of a second
+    mixed = Results([], [run("ssn", "aaaa"), run("ssn", "aaaa"), run("ssn", "bbbb"),
+                         run("ssn"), run("urls", "cccc")])
+    (sentence,) = mixed.mixed_models()
+    assert sentence.startswith("ssn: runs edited 2 different models (2 runs aaaa, ")
+    assert "1 run bbbb" in sentence and "1 run without a digest" in sentence
+    assert Results([], [{"method": "revs", "dataset": "ssn", "seed": 0}]).mixed_models() == []

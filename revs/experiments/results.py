@@ -190,6 +190,32 @@ class Results:
                 lines.append(" ".join(row))
         return "\n".join(lines)
 
+    def mixed_models(self) -> list[str]:
+        """One sentence per dataset whose runs edited more than one model, else none.
+
+        A memorized testbed is rebuilt on each machine and its weights can differ between CPUs;
+        a table whose rows for one dataset start from different weights compares more than the
+        methods. Runs record a digest of the weights they loaded (``machine.weights``, from
+        8f03e42 on); a dataset whose runs record two or more digests is named, with how many
+        runs carry each. Older runs without a digest prove nothing either way: they are counted
+        in the sentence but never cause one.
+        """
+        by_dataset: dict[str, dict[str, int]] = {}
+        for run in self.runs:
+            weights = (run.get("machine") or {}).get("weights") or "without a digest"
+            counts = by_dataset.setdefault(run["dataset"], {})
+            counts[weights] = counts.get(weights, 0) + 1
+        sentences = []
+        for dataset, counts in by_dataset.items():
+            digests = [weights for weights in counts if weights != "without a digest"]
+            if len(digests) < 2:
+                continue
+            parts = ", ".join(f"{n} run{'s' * (n != 1)} {weights}"
+                              for weights, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            sentences.append(f"{dataset}: runs edited {len(digests)} different models ({parts});"
+                             " recompute the odd ones on one machine to compare methods alone")
+        return sentences
+
     def to_json(self) -> dict[str, Any]:
         """``{"rows": [...], "runs": [...]}``; NaN values become ``None``."""
         return {"rows": [_clean(row) for row in self.rows], "runs": self.runs}

@@ -22,6 +22,7 @@ __all__ = [
     "STORED_RESULTS",
     "beside_paper",
     "coverage",
+    "one_model_text",
     "paper_results",
     "placebo_reading",
     "standing",
@@ -194,3 +195,22 @@ def coverage(results: Results, methods: Sequence[str] | None = None,
     methods = list(methods or METHODS)
     counts = [[sum((m, d, s) in present for s in seeds) for d in datasets] for m in methods]
     return pd.DataFrame(counts, index=pd.Index(methods, name="method"), columns=list(datasets))
+
+
+def one_model_text(results: Results) -> str:
+    """Whether each dataset's runs edited one memorized model, as a sentence for the book.
+
+    From the weights digest runs record (:meth:`Results.mixed_models`): a table whose rows of one
+    dataset started from different weights would compare machines as well as methods.
+    """
+    mixed = results.mixed_models()
+    if mixed:
+        return "Not every dataset's runs edited the same model: " + "; ".join(mixed) + "."
+    recorded = sum(bool((run.get("machine") or {}).get("weights")) for run in results.runs)
+    older = len(results.runs) - recorded
+    if not older:
+        return (f"All {recorded} runs record a digest of the weights they edited, and within each "
+                "dataset the digests agree: the methods edited the same memorized model.")
+    return (f"{recorded} of the {len(results.runs)} runs record a digest of the weights they "
+            f"edited ({older} older run{'s' * (older != 1)} predate{'s' * (older == 1)} it), and "
+            "within each dataset the digests recorded agree.")
