@@ -14,8 +14,8 @@ Two styles of address (``style``):
   (:mod:`.handles`): a person's local part is a name-like handle in a common shape
   (``elowen.marchbank``, ``emarchbank``, ``elowen_marchbank``...), an organisation's a role and a
   word (``bookings.kestrel``), each at the subject's own organisation's domain
-  (``brackenfold-trust.test``); no two subjects share an invented word (only the role words
-  of shared mailboxes repeat, as they do in real addresses).
+  (``brackenfold-trust.test``); no two subjects share an invented word (only the generic
+  parts repeat, as in real addresses: role words, domain suffixes, TLDs).
 - ``"hard"`` (dataset ``emails-hard``, the testbed of the first comparison): a random handle (a
   word with digits, two letters and digits, or random letters and digits) at one of a dozen
   shared domains (``example.com``, ``mail.example.com``...): its tokens are single letters,

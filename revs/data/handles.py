@@ -5,10 +5,11 @@ organisation's own domain, a document's link ending in a slug of words. Their to
 multi-character pieces that mostly belong to that one address, unlike random characters at a
 shared domain, whose tokens (single letters, digits, ``example``) every other address holds too.
 These builders draw such parts from pools of invented words, each word used by at most one
-subject (only the generic parts repeat, as in real addresses: a mailbox's role, a link's section
-and service prefix), and check every part against the words of the subject's prompts, so that
-an address can be memorized but never inferred from its context. Every domain lies under a TLD
-that can never be registered (RFC 2606 / RFC 6761: ``.test``, ``.example``, ``.invalid``).
+subject (only the generic parts repeat, as in real addresses: a mailbox's role, a domain's suffix
+and TLD, a link's section and service prefix), and check every part against the words of the
+subject's prompts, so that an address can be memorized but never inferred from its context.
+Every domain lies under a TLD that can never be registered (RFC 2606 / RFC 6761: ``.test``,
+``.example``, ``.invalid``).
 """
 
 from __future__ import annotations
