@@ -209,6 +209,28 @@ def test_sweep_table_says_what_each_stored_sweep_tried_and_chose(tmp_path, monke
     assert not table.current[0]  # not today's grid nor validation settings
 
 
+def test_tied_choice_says_when_the_perplexity_tie_break_chose_a_sweeps_setting(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    assert tuning.tied_choice("revs") is None  # never swept
+
+    def store(scores, chosen):
+        trials = [{"overrides": overrides, "scores": {"efficacy": eff, "unlearning_score": unl}}
+                  for overrides, (eff, unl) in zip([{}, {"n_neurons": 10}, {"act_filter": 300}],
+                                                   scores, strict=True)]
+        (tmp_path / "revs-smollm2-135m-ssn.json").write_text(json.dumps(
+            {"method": "revs", "chosen": chosen, "trials": trials}))
+
+    store([(1.0, 0.0), (0.4, 0.0), (0.9, 0.2)], {"act_filter": 300})
+    assert tuning.tied_choice("revs") is None  # a clear winner
+    store([(1.0, 0.0), (0.4, 0.0), (0.9, 0.0)], {"n_neurons": 10})
+    assert tuning.tied_choice("revs") == tuning.tied_choice("random-neurons") == (
+        "revs: 3 of 3 settings tie at unlearning score 0.00 on the ssn validation testbed and "
+        "the lowest perplexity chose n_neurons=10, with validation efficacy 0.40 (the tied "
+        "settings reach up to 1.00)")
+    assert tuning.tied_choice("revs", dataset="passphrases-10") is not None  # SSN sweep's
+
+
 def test_every_method_has_a_sweep_grid_of_real_settings_of_the_same_size():
     for method, grid in tuning.GRIDS.items():
         for overrides in grid:

@@ -33,7 +33,7 @@ from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "SETTINGS_OF", "VALIDATION", "VALIDATION_DATASETS",
            "is_current", "model_tag", "resolve", "reusable_trials", "stale_sweeps", "sweep",
-           "sweep_table",
+           "sweep_table", "tied_choice",
            "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
@@ -188,6 +188,32 @@ def sweep_table(methods: list[str] | None = None, datasets=VALIDATION_DATASETS,
                          not _is_stale(stored)))
     return pd.DataFrame(rows, columns=["method", "dataset", "settings_tried", "chosen", "efficacy",
                                        "specificity", "unlearning_score", "current"])
+
+
+def tied_choice(method: str, dataset: str = "ssn", model: str | None = None) -> str | None:
+    """When ``method``'s sweep on ``dataset`` was decided by the tie-break, that in words.
+
+    The selection is the highest unlearning score, then the lowest perplexity. Where every
+    setting that unlearns also loses specificity (SSNs), several settings tie, often at 0, and
+    the tie-break picks the one that changes the model least, so a study run with it shows a
+    method that barely acts. None when the best score is one setting's alone or never swept.
+    """
+    swept = SETTINGS_OF.get(method, method)  # the placebo's is REVS's sweep
+    path = _path(swept, model, tuned_on(dataset))
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
+    best = chosen["scores"]["unlearning_score"]
+    tied = [t for t in stored["trials"] if t["scores"]["unlearning_score"] == best]
+    if len(tied) < 2:
+        return None
+    words = ", ".join(f"{key}={value}" for key, value in stored["chosen"].items()) or "defaults"
+    top = max(t["scores"]["efficacy"] for t in tied)
+    return (f"{swept}: {len(tied)} of {len(stored['trials'])} settings tie at unlearning score "
+            f"{best:.2f} on the {tuned_on(dataset)} validation testbed and the lowest perplexity "
+            f"chose {words}, with validation efficacy {chosen['scores']['efficacy']:.2f} "
+            f"(the tied settings reach up to {top:.2f})")
 
 
 def is_current(method: str, dataset: str, model: str | None = None) -> bool:
