@@ -50,19 +50,18 @@ def test_the_comparison_store_holds_every_run_of_make_reproduce():
     assert Results([], runs).mixed_models() == []
 
 
-def test_the_sharing_study_store_holds_every_run_of_chapter_9_on_one_model_per_pool():
-    study = sharing_study.sharing_study(sharing_study.POOL_SIZES, seeds=SEEDS,
-                                        store=sharing_study.STORE, compute_missing=False)
-    expected = len(sharing_study.POOL_SIZES) * len(sharing_study.METHODS) * len(SEEDS)
-    assert len(study) == expected == 60
-    assert _stored_files(sharing_study.STORE) == expected
-    runs = [Results.load(path).runs[0] for path in sorted(sharing_study.STORE.glob("*.json"))]
-    _one_model_per_testbed(runs)
+@pytest.mark.parametrize("module, study, variants, expected", [
+    (sharing_study, sharing_study.sharing_study, sharing_study.POOL_SIZES, 60),
+    (forget_count, forget_count.forget_count_study, forget_count.COUNTS, 24),
+])
+def test_each_chapter_9_store_holds_every_run_of_its_study(module, study, variants, expected):
+    rows = study(variants, seeds=SEEDS, store=module.STORE, compute_missing=False)
+    assert len(rows) == len(variants) * len(module.METHODS) * len(SEEDS) == expected
+    assert _stored_files(module.STORE) == expected
 
 
-def test_the_forget_count_store_holds_every_run_of_chapter_9():
-    study = forget_count.forget_count_study(forget_count.COUNTS, seeds=SEEDS,
-                                            store=forget_count.STORE, compute_missing=False)
-    expected = len(forget_count.COUNTS) * len(forget_count.METHODS) * len(SEEDS)
-    assert len(study) == expected == 24
-    assert _stored_files(forget_count.STORE) == expected
+def test_the_sharing_studys_runs_edit_one_model_per_pool():
+    # The forget-count runs (c8dc881-dirty) predate the weights digest, so only this store is held
+    # to recording it.
+    _one_model_per_testbed([Results.load(path).runs[0]
+                            for path in sorted(sharing_study.STORE.glob("*.json"))])
