@@ -13,11 +13,11 @@ import pytest
 import revs.experiments.runner as runner
 from revs.experiments import forget_count, sharing_study
 from revs.experiments.results import Results
+from revs.experiments.tuning import VALIDATION_DATASETS
+from revs.methods import METHODS
 from revs.resources import data_path
 
 COMPARISON = data_path("results", "runs", "comparison")
-COMPARED = ("unedited", "revs", "ft-l", "memit", "npo-kl", "rmu", "head-projection",
-            "max-entropy", "random-neurons")  # the Makefile's `reproduce` target
 SEEDS = [0, 1, 2]
 
 
@@ -40,8 +40,8 @@ def _one_model_per_testbed(runs: list[dict]) -> None:
 
 def test_the_comparison_store_holds_every_run_of_make_reproduce():
     runs = []
-    for dataset in ("ssn", "emails", "urls"):
-        for method in COMPARED:
+    for dataset in VALIDATION_DATASETS:  # the Makefile's `reproduce` target: every method
+        for method in METHODS:
             found = runner.evaluate(method, dataset, SEEDS, store=COMPARISON,
                                     compute_missing=False)
             assert sorted(r["seed"] for r in found.runs) == SEEDS, (method, dataset)

@@ -162,6 +162,13 @@ def stale_sweeps() -> list[Path]:
             if _is_stale(json.loads(path.read_text()))]
 
 
+def _chosen(stored: dict) -> tuple[dict, str]:
+    """A stored sweep's chosen trial, and its overrides in words (``defaults`` for none)."""
+    chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
+    words = ", ".join(f"{key}={value}" for key, value in stored["chosen"].items())
+    return chosen, words or "defaults"
+
+
 def sweep_table(methods: list[str] | None = None, datasets=VALIDATION_DATASETS,
                 model: str | None = None):
     """What every stored sweep tried and chose: one row per method and dataset.
@@ -180,9 +187,8 @@ def sweep_table(methods: list[str] | None = None, datasets=VALIDATION_DATASETS,
             if not path.is_file():
                 continue
             stored = json.loads(path.read_text())
-            chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
-            words = ", ".join(f"{key}={value}" for key, value in stored["chosen"].items())
-            rows.append((method, dataset, len(stored["trials"]), words or "defaults",
+            chosen, words = _chosen(stored)
+            rows.append((method, dataset, len(stored["trials"]), words,
                          *(chosen["scores"][m] for m in ("efficacy", "specificity",
                                                          "unlearning_score")),
                          not _is_stale(stored)))
@@ -203,12 +209,11 @@ def tied_choice(method: str, dataset: str = "ssn", model: str | None = None) -> 
     if not path.is_file():
         return None
     stored = json.loads(path.read_text())
-    chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
+    chosen, words = _chosen(stored)
     best = chosen["scores"]["unlearning_score"]
     tied = [t for t in stored["trials"] if t["scores"]["unlearning_score"] == best]
     if len(tied) < 2:
         return None
-    words = ", ".join(f"{key}={value}" for key, value in stored["chosen"].items()) or "defaults"
     top = max(t["scores"]["efficacy"] for t in tied)
     return (f"{swept}: {len(tied)} of {len(stored['trials'])} settings tie at unlearning score "
             f"{best:.2f} on the {tuned_on(dataset)} validation testbed and the lowest perplexity "
