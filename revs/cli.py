@@ -584,7 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--method", nargs="+", required=True,
                        help="method names (revs and the baselines)")
-    sweep.add_argument("--dataset", nargs="+", default=list(COMPARED), choices=COMPARED,
+    sweep.add_argument("--dataset", nargs="+", default=list(COMPARED),
+                       choices=(*COMPARED, "passphrases"),  # tuning.SWEPT_DATASETS, unimported
                        help="validation testbeds to sweep on (default: all of them)")
     sweep.add_argument("--model", default=None,
                        help="local Hugging Face model folder (default: the embedded model)")

@@ -101,6 +101,14 @@ def test_evaluate_memorizes_given_records_and_scores_only_the_parts_asked(tmp_pa
         runner.evaluate("unedited", "phrases", [0], parts=("speed",), records=records)
 
 
+def test_every_method_of_the_study_runs_with_a_current_passphrase_sweep():
+    from revs.experiments import tuning
+
+    for method in sharing_study.METHODS:  # not the SSN sweep, where every REVS setting ties
+        assert tuning.is_current(tuning.SETTINGS_OF.get(method, method), "passphrases")
+        assert tuning.tuned_config(method, dataset="passphrases-10") is not None
+
+
 @pytest.mark.integration
 def test_pools_are_single_tokens_that_nest_and_set_the_sharing():
     from revs.model import load_tokenizer

@@ -26,6 +26,24 @@ def test_each_validation_testbed_shares_no_secret_with_its_test_testbed(dataset)
         tuning.validation_records("natural")
 
 
+@pytest.mark.integration
+def test_the_passphrase_validation_testbed_shares_no_word_or_person_with_the_study():
+    from revs.experiments import passphrase_pools
+    from revs.model import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    validation = tuning.validation_records("passphrases")
+    assert len(validation) == 5 * tuning.PASSPHRASE_VALIDATION["n_subjects"]
+    study = [r for size in passphrase_pools.POOL_SIZES
+             for r in passphrase_pools.study_records(tokenizer, size)]
+    words = {word for r in validation for word in r.target.split()}
+    assert not words & {word for r in study for word in r.target.split()}
+    assert not {r.prompt for r in validation} & {r.prompt for r in study}
+    assert {r.rule for r in validation} == {r.rule for r in study} == {"secret"}
+    assert len(set(passphrase_pools.token_pool(tokenizer, 1000, seed=1))
+               & set(passphrase_pools.token_pool(tokenizer, 1000))) > 0  # exclusion is needed
+
+
 def test_tuned_config_reads_what_a_sweep_stores_for_its_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
     assert tuning.tuned_config("memit") is None
@@ -41,6 +59,12 @@ def test_tuned_config_reads_what_a_sweep_stores_for_its_dataset(tmp_path, monkey
         json.dumps({"config": dataclasses.asdict(revs)}))
     assert tuning.tuned_config("revs", dataset="emails") == revs
     assert tuning.tuned_config("random-neurons", dataset="emails") == revs  # the placebo's too
+    assert tuning.tuned_config("revs", dataset="passphrases-30") is None  # not SSN's: its own
+    (tmp_path / "revs-smollm2-135m-passphrases.json").write_text(
+        json.dumps({"config": dataclasses.asdict(revs)}))
+    for pool in ("passphrases-10", "passphrases-1000"):  # every pool of the study, one sweep
+        assert tuning.tuned_on(pool) == "passphrases"
+        assert tuning.tuned_config("random-neurons", dataset=pool) == revs
 
 
 def test_a_sweep_made_for_other_validation_settings_or_grid_is_reported_stale(
@@ -184,9 +208,10 @@ def test_every_stored_sweep_is_a_valid_config_with_its_trials(path):
     assert path.name == f"{stored['method']}-{stored['model']}-{dataset}.json"
     config = tuning.tuned_config(stored["method"], dataset=dataset)
     assert type(config) is type(get_method(stored["method"]).default_config())
-    assert stored["trials"] and set(stored["validation"]) == {"dataset", *tuning.VALIDATION}
-    assert (stored["validation"] != {"dataset": dataset, **tuning.VALIDATION}) == (
-        path in tuning.stale_sweeps())
+    today = {"dataset": dataset, **tuning.VALIDATION,
+             **(tuning.PASSPHRASE_VALIDATION if dataset == "passphrases" else {})}
+    assert stored["trials"] and set(stored["validation"]) == set(today)
+    assert (stored["validation"] != today) == (path in tuning.stale_sweeps())
     best = max(t["scores"]["unlearning_score"] for t in stored["trials"])
     chosen = next(t for t in stored["trials"] if t["overrides"] == stored["chosen"])
     assert chosen["scores"]["unlearning_score"] == best
@@ -247,3 +272,12 @@ def test_the_llama3_entry_scales_the_papers_bands_to_the_vocabulary():
     assert config.neuron_band == (34_491, 38_323)
     with pytest.raises(ValueError, match="no rank bands"):
         tuning.resolve("memit", tuning.LLAMA3, 49_152)
+
+
+def test_revs_sweep_offers_every_validation_testbed():
+    from revs.cli import build_parser
+
+    sweep = next(action for action in build_parser()._subparsers._group_actions[0].choices[
+        "sweep"]._actions if action.dest == "dataset")
+    assert tuple(sweep.choices) == tuning.SWEPT_DATASETS
+    assert sweep.default == list(tuning.VALIDATION_DATASETS)  # the comparison's, by default

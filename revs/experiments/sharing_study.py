@@ -6,83 +6,45 @@ e-mail handles share few. This study varies that and nothing else: passphrases o
 :data:`WORDS_PER_SECRET` words from a pool of P words (:mod:`revs.data.passphrases`), each word one
 token of the model's vocabulary (:func:`token_pool`), P from ten (every phrase shares its words
 with almost every other, as SSNs) to a thousand. Each pool's testbed is memorized like the
-others; every method runs with the settings it gets on SSNs (its SSN sweep, else its defaults:
-:func:`revs.experiments.tuning.tuned_on`) through :func:`revs.evaluate` (cached per run),
-scored on efficacy, generality and specificity;
-the x axis is the token sharing measured on each split (:func:`revs.sharing.token_sharing`).
+others; every method runs with the settings its sweep chose on the passphrase validation
+testbed (other words and people, P = :data:`revs.experiments.tuning.PASSPHRASE_VALIDATION`'s,
+:func:`revs.experiments.tuning.tuned_on`; the placebo with REVS's), the same at every P, through
+:func:`revs.evaluate` (cached per run), scored on efficacy, generality and specificity; the
+x axis is the token sharing measured on each split (:func:`revs.sharing.token_sharing`).
 """
 
 from __future__ import annotations
 
-import functools
-import random
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from ..data import split_records
-from ..data.passphrases import TEMPLATES, generate_passphrase_records
-from ..data.records import Record
 from ..evaluation.scoring import EvalSettings, scored_config
 from ..model import load_tokenizer
 from ..resources import data_path
 from ..sharing import token_sharing
+from .passphrase_pools import (
+    POOL_SIZES,
+    SMOKE_POOL_SIZES,
+    WORDS_PER_SECRET,
+    study_records,
+    token_pool,
+)
 from .runner import evaluate
 
 __all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "STORE", "WORDS_PER_SECRET",
            "best_by_pool", "placebo_gap", "placebo_reading", "sharing_study", "study_records",
            "summary", "token_pool", "verdict"]
 
-POOL_SIZES = (10, 30, 100, 300, 1000)
-"""Pool sizes P of the book's study: from SSN-like sharing to less than the e-mail testbed's."""
-SMOKE_POOL_SIZES = (10, 1000)
 METHODS = ("revs", "memit", "npo-kl", "random-neurons")
 """REVS, a locate-and-edit baseline, a fine-tuning one, and the placebo (REVS's edits moved to
 random neurons of the same layers)."""
-WORDS_PER_SECRET = 4
 STORE = data_path("results", "runs", "sharing-study")
 """The book's finished runs (:func:`revs.evaluate`'s ``store``): the full study takes hours on two
 CPU cores, so it is kept with the repository and resumed where it stopped."""
 SCORES = ("efficacy", "generality", "specificity", "unlearning_score")
-_COMMON_IDS = 1_000
-"""Token ids below this are the most frequent words of the tokenizer's training text (``the``,
-``which``): left out of the pools, as no passphrase generator would use them."""
-
-
-@functools.lru_cache(maxsize=2)  # a scan of the whole vocabulary; the study asks per pool
-def _candidate_words(tokenizer) -> tuple[str, ...]:
-    template_words = {w.lower() for texts in TEMPLATES.values() for text in texts
-                      for w in re.findall(r"[A-Za-z]+", text)}
-    words = []
-    for token_id in range(_COMMON_IDS, len(tokenizer)):
-        text = tokenizer.decode([token_id])
-        if (re.fullmatch(r" [a-z]{5,9}", text) and text[1:] not in template_words
-                and tokenizer(text, add_special_tokens=False).input_ids == [token_id]):
-            words.append(text[1:])
-    return tuple(words)
-
-
-def token_pool(tokenizer, size: int, *, seed: int = 0) -> list[str]:
-    """``size`` words, each a single token of ``tokenizer`` when written after a space.
-
-    Candidates: tokens that decode to a space and 5-9 lowercase letters, that the tokenizer
-    encodes back to that one id, past the :data:`_COMMON_IDS` most frequent, and not a word of
-    the passphrase prompts; shuffled with ``seed``. Pools of one seed nest: the first ``size``.
-    """
-    candidates = list(_candidate_words(tokenizer))
-    if size > len(candidates):
-        raise ValueError(f"this tokenizer has {len(candidates)} candidate words, not {size}")
-    random.Random(seed).shuffle(candidates)
-    return candidates[:size]
-
-
-def study_records(tokenizer, pool_size: int, *, n_subjects: int = 20,
-                  seed: int = 0) -> list[Record]:
-    """The passphrase testbed of one pool size (``n_subjects`` x 5 records)."""
-    return generate_passphrase_records(token_pool(tokenizer, pool_size, seed=seed), n_subjects,
-                                       seed, words_per_secret=WORDS_PER_SECRET)
 
 
 def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str] = METHODS, *,
@@ -98,7 +60,7 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
     Columns: ``pool_size``, ``seed``, ``token_sharing`` (of the split, REVS's two rarest
     tokens: what every method unlearns and every score reads), ``method``, :data:`SCORES` (at
     the first of ``settings.ks``) and ``settings`` (where the method's config came from:
-    ``swept on ssn`` or ``defaults``).
+    ``swept on passphrases`` or ``defaults``).
     """
     settings = settings or EvalSettings(ks=(100,), n_subjects=n_subjects, max_new_tokens=24)
     tokenizer = load_tokenizer(model)

@@ -11,7 +11,9 @@ score at k = 100 (harmonic mean of efficacy, generality and specificity: what th
 sweeps maximize), ties broken by lower perplexity. The winner and every tried setting are stored
 in ``data/hparams/<method>-<model>-<dataset>.json``; :func:`tuned_config` reads it back and
 :func:`revs.evaluate` (and ``revs unlearn --dataset``) use it whenever no config is given.
-``revs sweep --method NAME [--dataset ...]`` redoes it.
+``revs sweep --method NAME [--dataset ...]`` redoes it. The token-sharing study has a validation
+testbed of its own too (``passphrases``, :data:`PASSPHRASE_VALIDATION`), so its methods are
+tuned on passphrases rather than carried over from SSNs, where every setting may tie.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from ..config import REVSConfig
 from ..data import COMPARED, load_dataset, split_records
 from ..evaluation.scoring import EvalSettings, scorecard
 from ..methods import get_method
-from ..model import EMBEDDED_MODEL
+from ..model import EMBEDDED_MODEL, load_tokenizer
 from ..resources import data_path
+from . import passphrase_pools
 from .testbed import memorize
 
-__all__ = ["GRIDS", "HPARAMS_DIR", "SETTINGS_OF", "VALIDATION", "VALIDATION_DATASETS",
-           "is_current", "model_tag", "resolve", "reusable_trials", "stale_sweeps", "sweep",
-           "sweep_table", "tied_choice",
+__all__ = ["GRIDS", "HPARAMS_DIR", "PASSPHRASE_VALIDATION", "SETTINGS_OF", "SWEPT_DATASETS",
+           "VALIDATION", "VALIDATION_DATASETS", "is_current", "model_tag", "resolve",
+           "reusable_trials", "stale_sweeps", "sweep", "sweep_table", "tied_choice",
            "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,15 @@ It forgets as many subjects as a scored run (``n_forget``, None: half): the toke
 split (:func:`revs.sharing.token_sharing`) grows with the number of secrets forgotten at once,
 so a sweep that forgets fewer than the test chooses for a regime the test never sees."""
 VALIDATION_DATASETS = COMPARED
-"""The datasets with a validation testbed of their own (one sweep each)."""
+"""The comparison's datasets, each with a validation testbed of its own (one sweep each)."""
+PASSPHRASE_VALIDATION = {"pool_size": 100, "n_subjects": 20}
+"""The token-sharing study's validation testbed: passphrases from a pool of this many words
+(the middle of :data:`~.passphrase_pools.POOL_SIZES`), for as many subjects as the study's, with
+:data:`VALIDATION`'s generator seed, words no pool of the study holds and other people
+(:func:`.passphrase_pools.validation_records`). One
+setting per method serves every pool size, so pool size is all that changes between them."""
+SWEPT_DATASETS = (*VALIDATION_DATASETS, "passphrases")
+"""Every validation testbed ``revs sweep --dataset`` knows."""
 LLAMA3 = {"bands": "llama3"}
 """A grid entry: the paper's Llama-3-8B bands as fractions of the model's vocabulary
 (:meth:`revs.config.REVSConfig.with_relative_bands`), resolved when the model is known."""
@@ -108,10 +119,18 @@ def _path(method: str, model: str | None, dataset: str) -> Path:
 def tuned_on(dataset: str) -> str:
     """Whose sweep a dataset's runs use.
 
-    Its own, or the SSN one for a dataset without one (the hard variants, the natural secrets, a
-    user's file).
+    Its own; ``passphrases`` for a pool of the token-sharing study (``passphrases-<P>``); the
+    SSN one for a dataset without one (the hard variants, the natural secrets, a user's file).
     """
-    return dataset if dataset in VALIDATION_DATASETS else "ssn"
+    if dataset in SWEPT_DATASETS:
+        return dataset
+    return "passphrases" if dataset.startswith("passphrases-") else "ssn"
+
+
+def _validation(dataset: str) -> dict[str, Any]:
+    """What a sweep on ``dataset`` records of its validation testbed and scoring."""
+    extra = PASSPHRASE_VALIDATION if dataset == "passphrases" else {}
+    return {"dataset": dataset, **VALIDATION, **extra}
 
 
 SETTINGS_OF = {"random-neurons": "revs"}
@@ -144,19 +163,18 @@ _WARNED: set[Path] = set()  # once per file and process: a comparison reads one 
 
 def _is_stale(stored: dict) -> bool:
     """Whether a stored sweep was made with other validation settings or another grid."""
-    validation = dict(stored.get("validation", {}))
-    validation.pop("dataset", None)
+    validation = stored.get("validation", {})
     tried = [trial["overrides"] for trial in stored.get("trials", [])]
     grid = json.loads(json.dumps(GRIDS.get(stored.get("method"), [])))  # tuples as JSON lists
-    return validation != VALIDATION or tried != grid
+    return validation != _validation(validation.get("dataset", "")) or tried != grid
 
 
 def stale_sweeps() -> list[Path]:
     """The stored sweeps made with other validation settings or another grid than today's.
 
-    Today's: :data:`VALIDATION` and :data:`GRIDS`. Their settings still run (and
-    :func:`tuned_config` warns), but they were chosen for another regime or among other
-    settings: ``revs sweep`` redoes them.
+    Today's: :data:`VALIDATION` (with :data:`PASSPHRASE_VALIDATION`) and :data:`GRIDS`. Their
+    settings still run (and :func:`tuned_config` warns), but they were chosen for another regime
+    or among other settings: ``revs sweep`` redoes them.
     """
     return [path for path in sorted(HPARAMS_DIR.glob("*.json"))
             if _is_stale(json.loads(path.read_text()))]
@@ -227,16 +245,26 @@ def is_current(method: str, dataset: str, model: str | None = None) -> bool:
     return path.is_file() and not _is_stale(json.loads(path.read_text()))
 
 
-def validation_records(dataset: str = "ssn") -> list:
+def validation_records(dataset: str = "ssn", model: str | None = None) -> list:
     """A dataset's validation testbed's records.
 
-    Checked to share no secret or prompt with the test testbed's.
+    Checked to share no secret or prompt with the test testbed's (for ``passphrases``, with
+    those of every pool size of the study; their words are tokens of ``model``'s tokenizer).
     """
-    if dataset not in VALIDATION_DATASETS:
+    if dataset not in SWEPT_DATASETS:
         raise ValueError(f"no validation testbed for {dataset!r}: choose from "
-                         f"{', '.join(VALIDATION_DATASETS)}")
-    records = load_dataset(dataset, seed=VALIDATION["generator_seed"])
-    test = load_dataset(dataset)
+                         f"{', '.join(SWEPT_DATASETS)}")
+    if dataset == "passphrases":
+        tokenizer = load_tokenizer(model)
+        n_subjects = PASSPHRASE_VALIDATION["n_subjects"]
+        records = passphrase_pools.validation_records(
+            tokenizer, PASSPHRASE_VALIDATION["pool_size"], n_subjects=n_subjects,
+            seed=VALIDATION["generator_seed"])
+        test = [r for size in passphrase_pools.POOL_SIZES
+                for r in passphrase_pools.study_records(tokenizer, size, n_subjects=n_subjects)]
+    else:
+        records = load_dataset(dataset, seed=VALIDATION["generator_seed"])
+        test = load_dataset(dataset)
     shared = {(r.prompt, r.target) for r in records} & {(r.prompt, r.target) for r in test}
     shared |= {r.target for r in records} & {r.target for r in test}
     if shared:
@@ -260,7 +288,7 @@ def reusable_trials(method: str, dataset: str, model: str | None = None) -> dict
     if not path.is_file():
         return {}
     stored = json.loads(path.read_text())
-    if stored.get("validation") != {"dataset": dataset, **VALIDATION}:
+    if stored.get("validation") != _validation(dataset):
         return {}
     return {_key(trial["overrides"]): trial for trial in stored.get("trials", [])}
 
@@ -279,7 +307,7 @@ def sweep(method: str, *, dataset: str = "ssn", model: str | None = None,
     if not grid:
         raise ValueError(f"no sweep grid for {method!r}; methods with one: {', '.join(GRIDS)}")
     stored = reusable_trials(method, dataset, model) if reuse else {}
-    records = validation_records(dataset)
+    records = validation_records(dataset, model)
     split = split_records(records, VALIDATION["split_seed"], n_forget=VALIDATION["n_forget"])
     memorized = memorize(records, base_model=model)  # build the testbed once, outside the timings
     d_vocab = memorized.model.get_output_embeddings().weight.shape[0]
@@ -307,7 +335,7 @@ def sweep(method: str, *, dataset: str = "ssn", model: str | None = None,
     result = {
         "method": method, "model": model_tag(model), "config": dataclasses.asdict(chosen),
         "chosen": best["overrides"], "selection": "max unlearning_score, then min perplexity",
-        "validation": {"dataset": dataset, **VALIDATION}, "trials": trials,
+        "validation": _validation(dataset), "trials": trials,
         "command": f"revs sweep --method {method} --dataset {dataset}",
     }
     if save:
