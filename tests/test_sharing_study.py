@@ -145,7 +145,7 @@ def test_the_study_has_a_row_per_pool_seed_and_method_with_its_sharing(monkeypat
     study = sharing_study.sharing_study((10, 30), ("revs", "memit"), seeds=(0, 1), n_subjects=6)
     assert calls == [(m, f"passphrases-{p}", 30, ("effectiveness",))
                      for p in (10, 30) for m in ("revs", "memit")]
-    assert len(study) == 8 and set(study.settings) == {"from revs", "from memit"}
+    assert len(study) == 8 and set(study.settings) == {"swept on passphrases"}  # not as stored
     assert (study.efficacy == 1.0).all() and (study.specificity == 0.25).all()
     tokenizer = load_tokenizer()
     records = sharing_study.study_records(tokenizer, 30, n_subjects=6)

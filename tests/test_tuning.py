@@ -253,7 +253,28 @@ def test_tied_choice_says_when_the_perplexity_tie_break_chose_a_sweeps_setting(
         "revs: 3 of 3 settings tie at unlearning score 0.00 on the ssn validation testbed and "
         "the lowest perplexity chose n_neurons=10, with validation efficacy 0.40 (the tied "
         "settings reach up to 1.00)")
-    assert tuning.tied_choice("revs", dataset="passphrases-10") is not None  # SSN sweep's
+    assert tuning.tied_choice("revs", dataset="emails-hard") is not None  # the SSN sweep's
+    assert tuning.tied_choice("revs", dataset="passphrases-10") is None  # its own: none stored
+
+
+def test_strongest_choice_says_when_a_sweep_chose_the_end_of_its_grid(tmp_path, monkeypatch):
+    monkeypatch.setattr(tuning, "HPARAMS_DIR", tmp_path)
+    assert tuning.strongest_choice("memit") is None  # never swept
+
+    def store(efficacies, chosen):
+        trials = [{"overrides": overrides, "scores": {"efficacy": eff}}
+                  for overrides, eff in zip([{}, {"v_lr": 2.0}], efficacies, strict=True)]
+        (tmp_path / "memit-smollm2-135m-passphrases.json").write_text(json.dumps(
+            {"method": "memit", "chosen": chosen, "trials": trials}))
+
+    store([0.3, 0.9], {"v_lr": 2.0})
+    assert tuning.strongest_choice("memit", "passphrases-10") == (
+        "memit chose v_lr=2.0, the setting of its 2 with the highest validation efficacy (0.90) "
+        "on the passphrases validation testbed")
+    store([0.3, 0.9], {})
+    assert tuning.strongest_choice("memit", "passphrases") is None  # a stronger one was tried
+    store([0.3, 1.0], {"v_lr": 2.0})
+    assert tuning.strongest_choice("memit", "passphrases") is None  # it forgets everything
 
 
 def test_every_method_has_a_sweep_grid_of_real_settings_of_the_same_size():

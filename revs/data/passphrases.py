@@ -5,7 +5,7 @@ and, as the SSN testbed, one sentence about it in each of five document kinds. T
 the knob: with ten words every phrase shares its words with almost every other (as every SSN
 shares its ten digits), with a thousand almost none does (as the realistic e-mail handles), and
 nothing else about the testbed changes. The words are given by the caller (the study uses single
-tokens of the model's vocabulary, :func:`revs.experiments.sharing_study.token_pool`), so this
+tokens of the model's vocabulary, :func:`revs.experiments.passphrase_pools.token_pool`), so this
 module, like the rest of :mod:`revs.data`, needs no tokenizer.
 """
 

@@ -32,7 +32,7 @@ from .passphrase_pools import (
     study_records,
     token_pool,
 )
-from .runner import evaluate
+from .runner import evaluate, run_config
 
 __all__ = ["METHODS", "POOL_SIZES", "SMOKE_POOL_SIZES", "STORE", "WORDS_PER_SECRET",
            "best_by_pool", "placebo_gap", "placebo_reading", "sharing_study", "study_records",
@@ -59,8 +59,8 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
 
     Columns: ``pool_size``, ``seed``, ``token_sharing`` (of the split, REVS's two rarest
     tokens: what every method unlearns and every score reads), ``method``, :data:`SCORES` (at
-    the first of ``settings.ks``) and ``settings`` (where the method's config came from:
-    ``swept on passphrases`` or ``defaults``).
+    the first of ``settings.ks``) and ``settings`` (where the method's config comes from today,
+    :func:`~.runner.run_config`: ``swept on passphrases`` or ``defaults``).
     """
     settings = settings or EvalSettings(ks=(100,), n_subjects=n_subjects, max_new_tokens=24)
     tokenizer = load_tokenizer(model)
@@ -71,11 +71,14 @@ def sharing_study(pool_sizes: Sequence[int] = POOL_SIZES, methods: Sequence[str]
         sharing = {seed: token_sharing(tokenizer, split_records(records, seed, settings.n_forget),
                                        scored_config(None)) for seed in seeds}
         for method in methods:
+            # Where today's config comes from: a stored run is reused whenever its config is the
+            # same, even if another sweep chose it then (its own record says which).
+            source = run_config(method, f"passphrases-{size}", model=model)[1]
             results = evaluate(method, f"passphrases-{size}", seeds, model=model,
                                settings=settings, parts=("effectiveness",), records=records,
                                store=store, compute_missing=compute_missing)
             rows.extend({"pool_size": size, "seed": seed, "token_sharing": sharing[seed],
-                         "method": method, **scores}
+                         "method": method, **scores, "settings": source}
                         for seed, scores in results.seed_scores(SCORES, k).items())
     return pd.DataFrame(rows)
 

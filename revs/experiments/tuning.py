@@ -36,7 +36,8 @@ from .testbed import memorize
 
 __all__ = ["GRIDS", "HPARAMS_DIR", "PASSPHRASE_VALIDATION", "SETTINGS_OF", "SWEPT_DATASETS",
            "VALIDATION", "VALIDATION_DATASETS", "is_current", "model_tag", "resolve",
-           "reusable_trials", "stale_sweeps", "sweep", "sweep_table", "tied_choice",
+           "reusable_trials", "stale_sweeps", "strongest_choice", "sweep", "sweep_table",
+           "tied_choice",
            "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,26 @@ def tied_choice(method: str, dataset: str = "ssn", model: str | None = None) -> 
             f"{best:.2f} on the {tuned_on(dataset)} validation testbed and the lowest perplexity "
             f"chose {words}, with validation efficacy {chosen['scores']['efficacy']:.2f} "
             f"(the tied settings reach up to {top:.2f})")
+
+
+def strongest_choice(method: str, dataset: str = "ssn", model: str | None = None) -> str | None:
+    """When ``method``'s sweep on ``dataset`` chose the setting of its grid that forgets most.
+
+    That is: the chosen setting has the highest validation efficacy of all those tried (and it
+    is below 1), so the grid ends where the best score is, and a stronger setting than any it
+    holds might score higher. In words, or None (never swept, or a stronger setting was tried).
+    """
+    swept = SETTINGS_OF.get(method, method)
+    path = _path(swept, model, tuned_on(dataset))
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    chosen, words = _chosen(stored)
+    efficacy = chosen["scores"]["efficacy"]
+    if efficacy >= 1 or any(t["scores"]["efficacy"] > efficacy for t in stored["trials"]):
+        return None
+    return (f"{swept} chose {words}, the setting of its {len(stored['trials'])} with the highest "
+            f"validation efficacy ({efficacy:.2f}) on the {tuned_on(dataset)} validation testbed")
 
 
 def is_current(method: str, dataset: str, model: str | None = None) -> bool:
