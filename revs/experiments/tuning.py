@@ -37,8 +37,7 @@ from .testbed import memorize
 __all__ = ["GRIDS", "HPARAMS_DIR", "PASSPHRASE_VALIDATION", "SETTINGS_OF", "SWEPT_DATASETS",
            "VALIDATION", "VALIDATION_DATASETS", "is_current", "model_tag", "resolve",
            "reusable_trials", "stale_sweeps", "strongest_choice", "sweep", "sweep_table",
-           "tied_choice",
-           "tuned_config", "tuned_on", "validation_records"]
+           "tied_choice", "tuned_config", "tuned_on", "validation_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +55,8 @@ PASSPHRASE_VALIDATION = {"pool_size": 100, "n_subjects": 20}
 """The token-sharing study's validation testbed: passphrases from a pool of this many words
 (the middle of :data:`~.passphrase_pools.POOL_SIZES`), for as many subjects as the study's, with
 :data:`VALIDATION`'s generator seed, words no pool of the study holds and other people
-(:func:`.passphrase_pools.validation_records`). One
-setting per method serves every pool size, so pool size is all that changes between them."""
+(:func:`.passphrase_pools.validation_records`). One setting per method serves every pool size,
+so pool size is all that changes between them."""
 SWEPT_DATASETS = (*VALIDATION_DATASETS, "passphrases")
 """Every validation testbed ``revs sweep --dataset`` knows."""
 LLAMA3 = {"bands": "llama3"}
