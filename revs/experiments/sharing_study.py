@@ -42,8 +42,9 @@ METHODS = ("revs", "memit", "npo-kl", "random-neurons")
 """REVS, a locate-and-edit baseline, a fine-tuning one, and the placebo (REVS's edits moved to
 random neurons of the same layers)."""
 STORE = data_path("results", "runs", "sharing-study")
-"""The book's finished runs (:func:`revs.evaluate`'s ``store``): the full study takes hours on two
-CPU cores, so it is kept with the repository and resumed where it stopped."""
+"""The book's finished runs (:func:`revs.evaluate`'s ``store``): the full study takes about an
+hour on two CPU cores, more than a machine's cache outlives, so it is kept with the repository
+and resumed where it stopped."""
 SCORES = ("efficacy", "generality", "specificity", "unlearning_score")
 
 
