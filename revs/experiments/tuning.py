@@ -214,6 +214,20 @@ def sweep_table(methods: list[str] | None = None, datasets=VALIDATION_DATASETS,
                                        "specificity", "unlearning_score", "current"])
 
 
+def _sweep_of(method: str, dataset: str, model: str | None):
+    """The sweep a run of ``method`` on ``dataset`` reads, or None when never swept.
+
+    (swept method, the stored sweep, its chosen trial, the chosen overrides in words); the
+    placebo's is REVS's sweep.
+    """
+    swept = SETTINGS_OF.get(method, method)
+    path = _path(swept, model, tuned_on(dataset))
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    return swept, stored, *_chosen(stored)
+
+
 def tied_choice(method: str, dataset: str = "ssn", model: str | None = None) -> str | None:
     """When ``method``'s sweep on ``dataset`` was decided by the tie-break, that in words.
 
@@ -222,12 +236,10 @@ def tied_choice(method: str, dataset: str = "ssn", model: str | None = None) -> 
     the tie-break picks the one that changes the model least, so a study run with it shows a
     method that barely acts. None when the best score is one setting's alone or never swept.
     """
-    swept = SETTINGS_OF.get(method, method)  # the placebo's is REVS's sweep
-    path = _path(swept, model, tuned_on(dataset))
-    if not path.is_file():
+    found = _sweep_of(method, dataset, model)
+    if found is None:
         return None
-    stored = json.loads(path.read_text())
-    chosen, words = _chosen(stored)
+    swept, stored, chosen, words = found
     best = chosen["scores"]["unlearning_score"]
     tied = [t for t in stored["trials"] if t["scores"]["unlearning_score"] == best]
     if len(tied) < 2:
@@ -246,12 +258,10 @@ def strongest_choice(method: str, dataset: str = "ssn", model: str | None = None
     is below 1), so the grid ends where the best score is, and a stronger setting than any it
     holds might score higher. In words, or None (never swept, or a stronger setting was tried).
     """
-    swept = SETTINGS_OF.get(method, method)
-    path = _path(swept, model, tuned_on(dataset))
-    if not path.is_file():
+    found = _sweep_of(method, dataset, model)
+    if found is None:
         return None
-    stored = json.loads(path.read_text())
-    chosen, words = _chosen(stored)
+    swept, stored, chosen, words = found
     efficacy = chosen["scores"]["efficacy"]
     if efficacy >= 1 or any(t["scores"]["efficacy"] > efficacy for t in stored["trials"]):
         return None
