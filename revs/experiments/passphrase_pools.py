@@ -63,7 +63,7 @@ def study_records(tokenizer, pool_size: int, *, n_subjects: int = 20,
     """The passphrase testbed of one pool size (``n_subjects`` x 5 records).
 
     ``seed`` shuffles the candidate words (:func:`token_pool`) and draws the people, prompts and
-    phrases: seed 0 is the study's, seed 1 the sweeps' validation testbed.
+    phrases: seed 0 is the study's (the sweeps tune on :func:`validation_records`).
     """
     return generate_passphrase_records(token_pool(tokenizer, pool_size, seed=seed), n_subjects,
                                        seed, words_per_secret=WORDS_PER_SECRET)
