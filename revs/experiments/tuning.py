@@ -81,9 +81,10 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 """Settings tried per method: overrides of the method's default config (four each; REVS five).
 
-Each grid spans from settings that barely move the secrets to ones that forget them all and
-damage the rest, so the chosen point is not at an end only because the grid stopped. Every entry
-has to change something: Max-Entropy never stops early, so MEMIT's ``loss_break`` entry would
+Each grid is meant to span from settings that barely move the secrets to ones that forget them
+all and damage the rest; where a sweep still chose its grid's strongest setting, a stronger one
+might have scored higher, and :func:`strongest_choice` says so (chapters 8 and 9 print it). Every
+entry has to change something: Max-Entropy never stops early, so MEMIT's ``loss_break`` entry would
 repeat the one before it and it gets a milder step instead; NPO-KL's milder learning rate
 replaces a longer run at ``lr=1e-3`` (no specificity left, perplexity three times the base);
 RMU's ``lr=5e-3`` at the default steering replaces ``lr=1e-3``, which changed nothing.
